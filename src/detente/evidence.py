@@ -1,0 +1,87 @@
+"""Evidence: the canonical observation record, Admiralty grades, precision, content hashes.
+
+Evidence travels through Detente as columns, never as per-row Python objects: a pandas
+DataFrame with the columns of :data:`OBSERVATION_COLUMNS` (an "observation frame").
+
+    >>> meets_grade(np.array(["B", "D"]), np.array([2, 2]), "C", 3)
+    array([ True, False])
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+#: Columns a user writes in a canonical observation CSV (see docs/evidence-format.md).
+CSV_REQUIRED = (
+    "id", "time", "lon", "lat", "actor", "kind", "category",
+    "count", "source", "reliability", "credibility", "note",
+)  # fmt: skip
+#: Optional columns of the canonical CSV.
+CSV_OPTIONAL = ("count_low", "count_high", "place_uncertainty_km", "time_uncertainty_days")
+
+#: Columns of an observation frame, in order, with their pandas dtypes.
+OBSERVATION_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "time": "datetime64[us, UTC]",
+    "lon": "float64",
+    "lat": "float64",
+    "actor": "string",
+    "kind": "string",
+    "category": "string",
+    "count_low": "Int64",
+    "count_best": "Int64",
+    "count_high": "Int64",
+    "source": "string",
+    "reliability": "string",
+    "credibility": "int8",
+    "note": "string",
+    "place_uncertainty_km": "float64",
+    "time_uncertainty_days": "float64",
+    "content_hash": "string",
+    "prov_file": "string",
+    "prov_row": "int64",
+}
+
+#: Columns whose values make up the content hash (provenance is deliberately excluded, so the
+#: same sighting reported in two files is recognised as the same record).
+HASHED_COLUMNS = tuple(c for c in OBSERVATION_COLUMNS if c not in ("content_hash", "prov_file", "prov_row"))
+
+RELIABILITY = ("A", "B", "C", "D", "E", "F")
+CREDIBILITY = (1, 2, 3, 4, 5, 6)
+KINDS = ("equipment", "troops", "fire", "incident", "presence", "movement", "patrol")
+UNKNOWN_ACTOR = "unknown"
+
+#: Weight of a grade in the confidence of a finding (Admiralty: A reliable … F cannot be judged;
+#: 1 confirmed … 6 cannot be judged). E/F and 5/6 carry almost nothing.
+RELIABILITY_WEIGHT = {"A": 0.95, "B": 0.85, "C": 0.7, "D": 0.45, "E": 0.2, "F": 0.1}
+CREDIBILITY_WEIGHT = {1: 0.95, 2: 0.85, 3: 0.7, 4: 0.45, 5: 0.2, 6: 0.1}
+
+
+def empty_observations() -> pd.DataFrame:
+    """An observation frame with no rows and the right dtypes."""
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in OBSERVATION_COLUMNS.items()})
+
+
+def meets_grade(
+    rel: np.ndarray | pd.Series, cred: np.ndarray | pd.Series, min_rel: str, max_cred: int
+) -> np.ndarray:
+    """True where a record is graded at or above the threshold (e.g. B2 meets C3, D2 does not)."""
+    rel_arr = np.asarray(rel, dtype=object).astype(str)
+    cred_arr = np.asarray(cred, dtype=np.int64)
+    return (rel_arr <= min_rel) & (cred_arr <= max_cred)
+
+
+def grade_weight(rel: pd.Series, cred: pd.Series) -> np.ndarray:
+    """Probability-like weight of each record from its grade."""
+    r = rel.map(RELIABILITY_WEIGHT).to_numpy(dtype=float, na_value=0.1)
+    c = cred.map(CREDIBILITY_WEIGHT).to_numpy(dtype=float, na_value=0.1)
+    return np.asarray(r * c)
+
+
+def evidence_digest(content_hashes: pd.Series) -> str:
+    """sha256 over the sorted content hashes: the identity of an evidence set, order-free."""
+    ordered = np.sort(content_hashes.astype(str).to_numpy())
+    return hashlib.sha256("\n".join(ordered.tolist()).encode("ascii")).hexdigest()
