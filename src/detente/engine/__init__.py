@@ -1,0 +1,156 @@
+"""The engine: ``evaluate(agreement, evidence, as_of) -> FindingsReport``, a pure function.
+
+    >>> report = evaluate(agreement, store.observations(), as_of)   # doctest: +SKIP
+    >>> report.to_json() == evaluate(agreement, store.observations(), as_of).to_json()  # doctest: +SKIP
+    True
+
+The engine reads the agreement and an observation frame and writes nothing. Each obligation
+kind contributes a :class:`~detente.engine._judge.Rule` (row masks over the evidence); the
+status rules are shared (see ``_judge``). Conditional obligations (``when:``) are evaluated after
+the obligations their triggers depend on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from detente.agreement import Agreement, Obligation, Status, Trigger
+from detente.engine import ceasefire, exclusion_zone
+from detente.engine._context import Context
+from detente.engine._judge import Rule, judge
+from detente.engine._windows import windows
+from detente.evidence import UNKNOWN_ACTOR, evidence_digest
+from detente.findings import Finding, FindingsReport
+from detente.zones import build_zones
+
+__all__ = ["KINDS", "evaluate"]
+
+#: Obligation kind -> the function that turns it into a rule over the evidence.
+KINDS: dict[str, Callable[[Context, Any], Rule]] = {
+    "ceasefire": ceasefire.rule,
+    "exclusion_zone": exclusion_zone.rule,
+}
+
+
+def evaluate(agreement: Agreement, evidence: pd.DataFrame, as_of: datetime) -> FindingsReport:
+    """Every finding of ``agreement`` given the observations known up to ``as_of``."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    seen = evidence[evidence["time"] <= pd.Timestamp(as_of)]
+    frame = seen.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    ctx = Context(agreement, build_zones(agreement), frame, as_of)
+    done: dict[str, list[Finding]] = {}
+    for ob in _dependency_order(agreement):
+        done[ob.id] = _evaluate_obligation(ctx, ob, done)
+    party_rank = {p: i for i, p in enumerate([*agreement.party_ids(), UNKNOWN_ACTOR])}
+    findings = tuple(
+        f
+        for ob in agreement.obligations
+        for f in sorted(done[ob.id], key=lambda f: (f.window_start, party_rank.get(f.party, 99)))
+    )
+    return FindingsReport(
+        agreement_id=agreement.id,
+        agreement_title=agreement.title,
+        agreement_sha256=agreement.sha256,
+        as_of=as_of,
+        evidence_count=len(frame),
+        evidence_sha256=evidence_digest(frame["content_hash"]),
+        findings=findings,
+    )
+
+
+def _dependency_order(agreement: Agreement) -> list[Obligation]:
+    """Obligations ordered so that a trigger's target is evaluated before it."""
+    by_id = {o.id: o for o in agreement.obligations}
+    ordered: list[Obligation] = []
+    placed: set[str] = set()
+    visiting: set[str] = set()
+
+    def visit(ob: Obligation) -> None:
+        if ob.id in placed:
+            return
+        if ob.id in visiting:
+            raise ValueError(f"obligation {ob.id!r} triggers on itself through a cycle")
+        visiting.add(ob.id)
+        if ob.when is not None and ob.when.finding is not None:
+            visit(by_id[ob.when.finding.obligation])
+        visiting.discard(ob.id)
+        placed.add(ob.id)
+        ordered.append(ob)
+
+    for ob in agreement.obligations:
+        visit(ob)
+    return ordered
+
+
+def _evaluate_obligation(ctx: Context, ob: Obligation, done: dict[str, list[Finding]]) -> list[Finding]:
+    start, fired = ob.effective.start, None
+    head: list[Finding] = []
+    if ob.when is not None:
+        fired = fired_at(ob.when, done, ctx.as_of)
+        if fired is None:
+            return _calendar(ctx, ob, Status.inactive, start, ob.effective.until, None)
+        if fired > start:
+            head = _calendar(ctx, ob, Status.inactive, start, fired, fired)
+            start = fired
+    if ctx.as_of < start:
+        return [*head, *_calendar(ctx, ob, Status.pending, start, ob.effective.until, fired)]
+    wins = windows(start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz)
+    active = ctx.between(start, ob.effective.until)
+    found = judge(ctx, KINDS[ob.kind](ctx, ob), wins, active)
+    if fired is not None:
+        found = [replace(f, triggered_at=fired) for f in found]
+    return [*head, *found]
+
+
+def fired_at(trigger: Trigger, done: dict[str, list[Finding]], as_of: datetime) -> datetime | None:
+    """When the trigger first held, as far as the evidence up to ``as_of`` shows; else None."""
+    if trigger.date is not None:
+        return trigger.date if trigger.date <= as_of else None
+    assert trigger.finding is not None
+    wanted = trigger.finding
+    times = [
+        f.first_evidence_time or f.window_start
+        for f in done[wanted.obligation]
+        if f.status is wanted.status and (wanted.party is None or f.party == wanted.party)
+    ]
+    return min(times) if times else None
+
+
+def _calendar(
+    ctx: Context,
+    ob: Obligation,
+    status: Status,
+    start: datetime,
+    end: datetime | None,
+    fired: datetime | None,
+) -> list[Finding]:
+    """One finding per bearer decided by the calendar alone (pending or inactive)."""
+    tz = ctx.agreement.tz
+    if status is Status.pending:
+        text = (
+            f"Not yet in effect as of {ctx.as_of.astimezone(tz):%Y-%m-%d %H:%M}; "
+            f"the obligation binds from {start.astimezone(tz):%Y-%m-%d %H:%M} {ctx.agreement.timezone}."
+        )
+    else:
+        text = f"Conditional obligation, inactive: {_trigger_text(ob.when)}"
+        text += f" fired at {fired.astimezone(tz):%Y-%m-%d %H:%M}." if fired else " has not fired."
+    return [
+        Finding(ob.id, party, status, 1.0, start.astimezone(tz), end, (), text)
+        for party in ob.bearers
+    ]
+
+
+def _trigger_text(trigger: Trigger | None) -> str:
+    if trigger is None:
+        return "no trigger"
+    if trigger.date is not None:
+        return f"the date trigger ({trigger.date:%Y-%m-%d %H:%M})"
+    assert trigger.finding is not None
+    who = f" by {trigger.finding.party}" if trigger.finding.party else ""
+    return f"the trigger ({trigger.finding.status.value} of {trigger.finding.obligation}{who})"

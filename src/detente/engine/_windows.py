@@ -1,0 +1,59 @@
+"""Calendar windows in the agreement's time zone, clipped to an obligation's effective period."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from detente.agreement import Window
+
+# Calendar boundaries for each window size (weeks start on Monday, as in ISO 8601).
+_FREQ = {Window.day: "D", Window.week: "W-MON", Window.month: "MS", Window.year: "YS"}
+
+
+@dataclass(frozen=True)
+class Windows:
+    """``starts[i] <= t < ends[i]``; the last end may be ``None`` (open-ended obligation)."""
+
+    starts: list[datetime]
+    ends: list[datetime | None]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def index_of(self, times_ns: np.ndarray) -> np.ndarray:
+        """Window number of each time (``-1`` before the first window), vectorised."""
+        starts = np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)
+        return np.searchsorted(starts, times_ns, side="right") - 1
+
+
+def windows(
+    start: datetime, until: datetime | None, as_of: datetime, size: Window, tz: ZoneInfo
+) -> Windows:
+    """Windows from ``start`` that have begun by ``as_of``.
+
+    >>> from datetime import timezone
+    >>> w = windows(datetime(2015, 2, 15, tzinfo=timezone.utc), None,
+    ...             datetime(2015, 4, 2, tzinfo=timezone.utc), Window.month, ZoneInfo("UTC"))
+    >>> [s.day for s in w.starts], w.ends[-1].month
+    ([15, 1, 1], 5)
+    """
+    start = start.astimezone(tz)
+    last = (as_of if until is None else min(as_of, until)).astimezone(tz)
+    if size is Window.whole or last < start:
+        return Windows([start], [until])
+    # Calendar boundaries after ``start`` up to one past ``last``.
+    edges = pd.date_range(start=pd.Timestamp(start).floor("D"), end=pd.Timestamp(last), freq=_FREQ[size])
+    cuts = [e.to_pydatetime() for e in edges if e.to_pydatetime() > start]
+    following = pd.date_range(start=pd.Timestamp(last), periods=2, freq=_FREQ[size])
+    after = next(e.to_pydatetime() for e in following if e.to_pydatetime() > last)
+    starts = [start, *cuts]
+    ends: list[datetime | None] = [*cuts, after]
+    if until is not None:
+        starts = [s for s in starts if s < until]
+        ends = [min(e, until) if e is not None else until for e in ends[: len(starts)]]
+    return Windows(starts, ends)
