@@ -35,7 +35,11 @@ def load_with_positions(text: str) -> tuple[Any, Positions]:
     >>> data, pos[("a", 0, "x")]
     ({'a': [{'x': 1}]}, (2, 5))
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line, col = _line_col(text, exc.position)
+        raise YamlError(f"invalid YAML: character #x{exc.character:04x} is not allowed", line, col) from exc
     try:
         node = loader.get_single_node()
         positions: Positions = {(): (1, 1)}
@@ -45,9 +49,16 @@ def load_with_positions(text: str) -> tuple[Any, Positions]:
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
         raise YamlError(f"invalid YAML: {exc.problem or exc}", line, col) from exc
+    except yaml.YAMLError as exc:
+        raise YamlError(f"invalid YAML: {exc}", None, None) from exc
     finally:
         loader.dispose()
     return data, positions
+
+
+def _line_col(text: str, position: int) -> tuple[int, int]:
+    before = text[:position]
+    return before.count("\n") + 1, position - (before.rfind("\n") + 1) + 1
 
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, pos: Positions) -> Any:
@@ -55,6 +66,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, pos: Positions
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                line, col = _mark(key_node)
+                raise YamlError(f"a key must be a plain value, not {type(key).__name__}", line, col)
             if key in out:
                 line, col = _mark(key_node)
                 raise YamlError(f"duplicate key {key!r}", line, col)

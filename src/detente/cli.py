@@ -32,8 +32,8 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(help="Store evidence in a Detente database.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Format(str, enum.Enum):
@@ -111,7 +111,7 @@ def ingest_observations(
                 )
                 if result.rejects_file is not None and result.rejected:
                     line += f" (see {result.rejects_file})"
-                bar.console.print(line, highlight=False)
+                out.print(line, highlight=False)
 
 
 @app.command()
