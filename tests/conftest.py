@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # A north-south line at 38°E from 48°N to 49°N; party "west" holds 37–38°E, "east" 38–39°E.
 # At 48.5°N one degree of longitude is about 73.9 km, so 37.865°E is ~10 km west of the line.
 LINE = {"type": "LineString", "coordinates": [[38.0, 47.9], [38.0, 49.1]]}
-WEST = {"type": "Polygon", "coordinates": [[[37.0, 47.5], [38.0, 47.5], [38.0, 49.5], [37.0, 49.5], [37.0, 47.5]]]}
-EAST = {"type": "Polygon", "coordinates": [[[38.0, 47.5], [39.0, 47.5], [39.0, 49.5], [38.0, 49.5], [38.0, 47.5]]]}
+WEST = {
+    "type": "Polygon",
+    "coordinates": [[[37.0, 47.5], [38.0, 47.5], [38.0, 49.5], [37.0, 49.5], [37.0, 47.5]]],
+}
+EAST = {
+    "type": "Polygon",
+    "coordinates": [[[38.0, 47.5], [39.0, 47.5], [39.0, 49.5], [38.0, 49.5], [38.0, 47.5]]],
+}
 
 AGREEMENT = """\
 id: toy
@@ -62,7 +68,9 @@ obligations:
 def write_toy(folder: Path, extra: str = "") -> Path:
     """Write the toy agreement and its geometry into ``folder``; return the YAML path."""
     for name, geom in (("line", LINE), ("west", WEST), ("east", EAST)):
-        (folder / f"{name}.geojson").write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": geom}))
+        (folder / f"{name}.geojson").write_text(
+            json.dumps({"type": "Feature", "properties": {}, "geometry": geom})
+        )
     path = folder / "agreement.yaml"
     path.write_text(AGREEMENT.format(extra=extra))
     return path

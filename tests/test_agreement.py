@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import ROOT
 from detente.agreement import ExclusionZone, load_agreement
 from detente.errors import InputError
 
@@ -20,7 +20,11 @@ MINSK = ROOT / "examples" / "minsk2" / "agreement.yaml"
 def test_minsk2_example_encodes_the_treaty_numbers() -> None:
     ag = load_agreement(MINSK)
     bands = {zid: z.band for zid, z in ag.zones.items() if z.band is not None}
-    widths = {ob.id: {bands[z].to_km for z in ob.zones.values()} for ob in ag.obligations if isinstance(ob, ExclusionZone)}
+    widths = {
+        ob.id: {bands[z].to_km for z in ob.zones.values()}
+        for ob in ag.obligations
+        if isinstance(ob, ExclusionZone)
+    }
     # Point 2: 50, 70 and 140 km zones, equal distances on each side; addendum: 15 km each side.
     assert widths == {
         "heavy_artillery_withdrawal": {25.0},
@@ -69,12 +73,17 @@ def test_wrong_type_names_the_value(toy: Callable[..., Path]) -> None:
 def test_unknown_zone_lists_the_known_ones(toy: Callable[..., Path]) -> None:
     path = edit(toy, "zone: everywhere", "zone: nowhere")
     msg = problems_of(path)
-    assert f"agreement.yaml:{line_of(path, 'zone: nowhere')}:5: obligations[0].zone: unknown zone 'nowhere'" in msg
+    assert (
+        f"agreement.yaml:{line_of(path, 'zone: nowhere')}:5: "
+        "obligations[0].zone: unknown zone 'nowhere'" in msg
+    )
     assert "everywhere" in msg
 
 
 def test_unknown_kind_and_unknown_field(toy: Callable[..., Path]) -> None:
-    assert "does not match any of the expected tags" in problems_of(edit(toy, "kind: ceasefire", "kind: truce"))
+    assert "does not match any of the expected tags" in problems_of(
+        edit(toy, "kind: ceasefire", "kind: truce")
+    )
     msg = problems_of(edit(toy, "    zone: everywhere\n", "    zone: everywhere\n    zonee: x\n"))
     assert "obligations[0].zonee: unknown field" in msg
 
@@ -89,9 +98,13 @@ def test_invalid_geometry_is_reported_at_its_zone(toy: Callable[..., Path]) -> N
 
 
 def test_band_side_must_exist_and_distances_be_ordered(toy: Callable[..., Path]) -> None:
-    msg = problems_of(edit(toy, "side: west_side, to_km: 25", "side: west_side, from_km: 30, to_km: 25"))
+    msg = problems_of(
+        edit(toy, "side: west_side, to_km: 25", "side: west_side, from_km: 30, to_km: 25")
+    )
     assert "zones.band_w.band" in msg and "greater than from_km" in msg
-    assert "unknown zone 'wrong'" in problems_of(edit(toy, "side: east_side, to_km", "side: wrong, to_km"))
+    assert "unknown zone 'wrong'" in problems_of(
+        edit(toy, "side: east_side, to_km", "side: wrong, to_km")
+    )
 
 
 def test_yaml_syntax_error_has_a_position(toy: Callable[..., Path]) -> None:
@@ -100,7 +113,7 @@ def test_yaml_syntax_error_has_a_position(toy: Callable[..., Path]) -> None:
 
 
 def test_duplicate_keys_are_errors_not_silently_merged(toy: Callable[..., Path]) -> None:
-    msg = problems_of(edit(toy, "version: \"1\"\n", "version: \"1\"\nversion: \"2\"\n"))
+    msg = problems_of(edit(toy, 'version: "1"\n', 'version: "1"\nversion: "2"\n'))
     assert "duplicate key 'version'" in msg
 
 
@@ -109,7 +122,9 @@ def test_naive_times_are_in_the_agreement_time_zone(toy: Callable[..., Path]) ->
     assert ag.obligation("cf").effective.start.isoformat() == "2020-01-01T00:00:00+02:00"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_arbitrary_text_never_crashes_the_loader(tmp_path: Path, text: str) -> None:
     path = tmp_path / "fuzz.yaml"
@@ -119,7 +134,9 @@ def test_arbitrary_text_never_crashes_the_loader(tmp_path: Path, text: str) -> N
     assert all(p.file == str(path) for p in info.value.problems)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.sampled_from(["id", "title", "version", "sources", "parties", "obligations"]), st.data())
 def test_any_corrupted_top_level_value_is_located(
     tmp_path: Path, key: str, data: st.DataObject

@@ -9,15 +9,17 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT
 
 MINSK = ROOT / "examples" / "minsk2" / "agreement.yaml"
 HEADER = "id,time,lon,lat,actor,kind,category,count,source,reliability,credibility,note\n"
 # Two government-side sightings 10 km and 40 km from the line near Avdiivka, one separatist
 # MLRS in Donetsk city, a patrol. Hand-placed; the engine must find the first inside the 25 km band.
+ART = "equipment,artillery_100mm_plus"
 ROWS = [
-    "s1,2016-03-02T10:00:00Z,37.62,48.17,ukr,equipment,artillery_100mm_plus,2,OSCE SMM,B,2,howitzers\n",
-    "s2,2016-03-03T10:00:00Z,37.20,48.25,ukr,equipment,artillery_100mm_plus,1,OSCE SMM,B,2,far back\n",
+    f"s1,2016-03-02T10:00:00Z,37.62,48.17,ukr,{ART},2,OSCE SMM,B,2,howitzers\n",
+    f"s2,2016-03-03T10:00:00Z,37.20,48.25,ukr,{ART},1,OSCE SMM,B,2,far back\n",
     "s3,2016-03-04T10:00:00Z,37.80,48.00,dpr_lpr,equipment,mlrs,4,OSCE SMM,C,3,grads\n",
     "s4,2016-03-05T10:00:00Z,37.70,48.10,smm,patrol,,,OSCE SMM,A,1,patrol\n",
 ]
@@ -58,7 +60,15 @@ def test_check_json_contract_and_byte_identical(sightings: Path) -> None:
     assert doc["evidence"]["count"] == 4
     statuses = {"compliant", "violation", "unverified", "pending", "inactive"}
     for f in doc["findings"]:
-        assert {"obligation", "party", "status", "confidence", "window", "evidence", "explanation"} <= set(f)
+        assert {
+            "obligation",
+            "party",
+            "status",
+            "confidence",
+            "window",
+            "evidence",
+            "explanation",
+        } <= set(f)
         assert f["status"] in statuses
     march = {
         (f["obligation"], f["party"]): f
@@ -90,7 +100,11 @@ def test_bad_row_rejects_the_file_and_keeps_the_store(tmp_path: Path, sightings:
     db = tmp_path / "work.duckdb"
     run("ingest", "observations", sightings, "--db", db, check=True)
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + ROWS[0].replace("s1,", "b1,") + "b2,2016-03-02T10:00:00Z,37.62,97.5,ukr,equipment,tank,1,x,B,2,\n")
+    bad.write_text(
+        HEADER
+        + ROWS[0].replace("s1,", "b1,")
+        + "b2,2016-03-02T10:00:00Z,37.62,97.5,ukr,equipment,tank,1,x,B,2,\n"
+    )
     out = run("ingest", "observations", bad, "--db", db)
     assert out.returncode == 2
     assert "bad.csv:3" in out.stderr and "lat" in out.stderr
@@ -99,9 +113,13 @@ def test_bad_row_rejects_the_file_and_keeps_the_store(tmp_path: Path, sightings:
 
 
 def test_fail_on_violation_exit_code(sightings: Path) -> None:
-    out = run("check", MINSK, "--evidence", sightings, "--as-of", "2016-03-31", "--fail-on", "violation")
+    out = run(
+        "check", MINSK, "--evidence", sightings, "--as-of", "2016-03-31", "--fail-on", "violation"
+    )
     assert out.returncode == 1
-    quiet = run("check", MINSK, "--evidence", sightings, "--as-of", "2015-01-31", "--fail-on", "violation")
+    quiet = run(
+        "check", MINSK, "--evidence", sightings, "--as-of", "2015-01-31", "--fail-on", "violation"
+    )
     assert quiet.returncode == 0  # before the ceasefire everything is pending
 
 
@@ -125,7 +143,8 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         months = {
             r["date_start"][:7]
             for r in csv.DictReader(fh)
-            if r["adm_1"].startswith(("Donet", "Luhan")) and "2015-02-15" <= r["date_start"] <= "2021-12-31"
+            if r["adm_1"].startswith(("Donet", "Luhan"))
+            and "2015-02-15" <= r["date_start"] <= "2021-12-31"
         }
     unknown = {
         f["window"]["start"][:7]

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import frame
 
+from conftest import frame
 from detente.agreement import Status, load_agreement
 from detente.engine import evaluate
 from detente.findings import Finding, FindingsReport
@@ -120,7 +120,11 @@ def test_ceasefire_violation_and_vague_location(report: FindingsReport) -> None:
 def test_every_window_and_party_has_a_finding(report: FindingsReport) -> None:
     for ob in ("cf", "tanks"):
         for party in ("west", "east"):
-            months = [f.window_start.month for f in report.findings if (f.obligation, f.party) == (ob, party)]
+            months = [
+                f.window_start.month
+                for f in report.findings
+                if (f.obligation, f.party) == (ob, party)
+            ]
             assert months == [1, 2, 3, 4, 5, 6]
 
 
@@ -161,10 +165,17 @@ def test_inactive_until_trigger_fires_then_triggered_at(toy: Callable[..., Path]
     assert freeze[1].window_start == pd.Timestamp("2020-03-10T06:00Z")
 
 
-def test_same_inputs_give_byte_identical_json(toy: Callable[..., Path], report: FindingsReport) -> None:
+def test_same_inputs_give_byte_identical_json(
+    toy: Callable[..., Path], report: FindingsReport
+) -> None:
     ag = load_agreement(toy())
     rows = [
-        {"id": f"r{i}", "time": f"2020-0{1 + i % 6}-1{i % 9}T10:00Z", "lon": W10 + i * 1e-3, "lat": 48.5}
+        {
+            "id": f"r{i}",
+            "time": f"2020-0{1 + i % 6}-1{i % 9}T10:00Z",
+            "lon": W10 + i * 1e-3,
+            "lat": 48.5,
+        }
         for i in range(40)
     ]
     evidence = frame(rows)

@@ -1,18 +1,18 @@
 """Detente: make security agreements verifiable.
 
-    >>> import detente
-    >>> agreement = detente.load_agreement("examples/minsk2/agreement.yaml")  # doctest: +SKIP
-    >>> with detente.open_store("work.duckdb") as store:                       # doctest: +SKIP
-    ...     report = detente.evaluate(agreement, store.observations(), as_of)
-    >>> print(report.to_json())                                                # doctest: +SKIP
+>>> import detente
+>>> agreement = detente.load_agreement("examples/minsk2/agreement.yaml")  # doctest: +SKIP
+>>> with detente.open_store("work.duckdb") as store:                       # doctest: +SKIP
+...     report = detente.evaluate(agreement, store.observations(), as_of)
+>>> print(report.to_json())                                                # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from detente.agreement import Agreement, Status, load_agreement  # noqa: E402
-from detente.errors import InputError, Problem  # noqa: E402
+from detente.agreement import Agreement, Status, load_agreement
+from detente.errors import InputError, Problem
 
 __all__ = [
     "Agreement",

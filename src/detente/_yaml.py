@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-Path_ = tuple[str | int, ...]
+Path_ = tuple[Any, ...]
 Positions = dict[Path_, tuple[int, int]]
 
 
@@ -39,16 +39,17 @@ def load_with_positions(text: str) -> tuple[Any, Positions]:
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as exc:
         line, col = _line_col(text, exc.position)
-        raise YamlError(f"invalid YAML: character #x{exc.character:04x} is not allowed", line, col) from exc
+        raise YamlError(
+            f"invalid YAML: character #x{exc.character:04x} is not allowed", line, col
+        ) from exc
     try:
         node = loader.get_single_node()
         positions: Positions = {(): (1, 1)}
         data = _build(loader, node, (), positions) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        raise YamlError(f"invalid YAML: {exc.problem or exc}", line, col) from exc
+        where = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise YamlError(f"invalid YAML: {exc.problem or exc}", *where) from exc
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}", None, None) from exc
     finally:

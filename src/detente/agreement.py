@@ -223,7 +223,9 @@ class Agreement(_Strict):
     title: str = Field(min_length=1)
     version: str = Field(min_length=1)
     timezone: str = "UTC"
-    crs: str = Field("auto", description="'auto' (a transverse Mercator fitted to the zones) or a CRS")
+    crs: str = Field(
+        "auto", description="'auto' (a transverse Mercator fitted to the zones) or a CRS"
+    )
     window: Window = Window.month
     grade_threshold: GradeThreshold = Field(default_factory=GradeThreshold)
     max_place_uncertainty_km: float = Field(10.0, ge=0)
@@ -307,7 +309,9 @@ def load_agreement(path: str | Path, *, check_geometry: bool = True) -> Agreemen
     except YamlError as exc:
         raise InputError([Problem(str(path), "", str(exc), exc.line, exc.column)]) from exc
     if not isinstance(data, dict):
-        raise InputError([Problem(str(path), "", "expected a mapping at the top of the file", 1, 1)])
+        raise InputError(
+            [Problem(str(path), "", "expected a mapping at the top of the file", 1, 1)]
+        )
     try:
         agreement = Agreement.model_validate(data)
     except ValidationError as exc:
@@ -325,7 +329,9 @@ def load_agreement(path: str | Path, *, check_geometry: bool = True) -> Agreemen
     return agreement
 
 
-def _problems_from_pydantic(exc: ValidationError, path: Path, positions: Positions) -> list[Problem]:
+def _problems_from_pydantic(
+    exc: ValidationError, path: Path, positions: Positions
+) -> list[Problem]:
     problems = []
     for err in exc.errors(include_url=False):
         field, position = locate(tuple(err["loc"]), positions)
@@ -373,8 +379,9 @@ def _reference_errors(ag: Agreement) -> Iterator[tuple[tuple[str | int, ...], st
         if ob.when is not None and ob.when.finding is not None:
             target = ob.when.finding.obligation
             if target not in obligation_ids or target == ob.id:
-                yield (*at, "when", "finding", "obligation"), _unknown(
-                    "other obligation", target, obligation_ids - {ob.id}
+                yield (
+                    (*at, "when", "finding", "obligation"),
+                    _unknown("other obligation", target, obligation_ids - {ob.id}),
                 )
         if isinstance(ob, Ceasefire) and ob.zone not in ag.zones:
             yield (*at, "zone"), _unknown("zone", ob.zone, ag.zones)
@@ -382,11 +389,11 @@ def _reference_errors(ag: Agreement) -> Iterator[tuple[tuple[str | int, ...], st
             for j, cat in enumerate(ob.categories):
                 if cat not in categories:
                     yield (*at, "categories", j), _unknown("category", cat, categories)
-            for party, zone in ob.zones.items():
-                if party not in ob.bearers:
-                    yield (*at, "zones", party), f"{party!r} is not a bearer of this obligation"
+            for holder, zone in ob.zones.items():
+                if holder not in ob.bearers:
+                    yield (*at, "zones", holder), f"{holder!r} is not a bearer of this obligation"
                 elif zone not in ag.zones:
-                    yield (*at, "zones", party), _unknown("zone", zone, ag.zones)
+                    yield (*at, "zones", holder), _unknown("zone", zone, ag.zones)
             for bearer in ob.bearers:
                 if bearer not in ob.zones:
                     yield (*at, "zones"), f"no zone given for bearer {bearer!r}"

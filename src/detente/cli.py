@@ -17,7 +17,14 @@ from typing import Annotated
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from detente import __version__
@@ -82,7 +89,8 @@ def ingest_observations(
         Path | None, typer.Option(help="Column mapping YAML for files in another layout.")
     ] = None,
     skip_bad: Annotated[
-        bool, typer.Option("--skip-bad", help="Store the good rows; write bad ones to a rejects file.")
+        bool,
+        typer.Option("--skip-bad", help="Store the good rows; write bad ones to a rejects file."),
     ] = False,
     rejects: Annotated[
         Path | None, typer.Option(help="Rejects file (default: FILE.rejects.csv beside the input).")
@@ -98,7 +106,7 @@ def ingest_observations(
             for file in files:
                 task = bar.add_task(file.name, total=None)
 
-                def advance(done: int, total: int, task: int = task) -> None:
+                def advance(done: int, total: int, task: TaskID = task) -> None:
                     bar.update(task, completed=done, total=total)
 
                 result = store.ingest_observations(
@@ -121,14 +129,20 @@ def check(
         list[Path] | None, typer.Option("--evidence", "-e", help="Observation CSV/GeoJSON files.")
     ] = None,
     db: Annotated[Path | None, typer.Option(help="DuckDB evidence store.")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Column mapping for --evidence files.")] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping for --evidence files.")
+    ] = None,
     as_of: Annotated[
         str | None,
-        typer.Option(help="Evaluate as of this time (ISO 8601; a date means the end of that day "
-        "in the agreement's time zone). Default: the time of the latest evidence."),
+        typer.Option(
+            help="Evaluate as of this time (ISO 8601; a date means the end of that day "
+            "in the agreement's time zone). Default: the time of the latest evidence."
+        ),
     ] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file.")
+    ] = None,
     fail_on: Annotated[
         Status | None, typer.Option(help="Exit with code 1 if any finding has this status.")
     ] = None,
@@ -148,7 +162,9 @@ def check(
 
 @app.command()
 def synth(
-    agreement: Annotated[Path, typer.Argument(help="Agreement whose bands the sightings surround.")],
+    agreement: Annotated[
+        Path, typer.Argument(help="Agreement whose bands the sightings surround.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="CSV file to write.")],
     n: Annotated[int, typer.Option("--n", min=1, help="Number of observations.")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same file).")] = 7,
@@ -167,9 +183,9 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's outputs.")] = Path(
         "demo-output"
     ),
-    root: Annotated[
-        Path, typer.Option(help="Project folder holding examples/ and data/.")
-    ] = Path("."),
+    root: Annotated[Path, typer.Option(help="Project folder holding examples/ and data/.")] = Path(
+        "."
+    ),
     n: Annotated[int, typer.Option("--n", help="Synthetic sightings to generate.")] = 20_000,
 ) -> None:
     """Run Minsk II on real UCDP events plus synthetic sightings; write the report."""
@@ -178,7 +194,9 @@ def demo(
     with _input_errors():
         result = run_demo(out_dir, root=root, n=n, say=lambda s: out.print(s, highlight=False))
     out.print(f"\n[bold]Report:[/bold] {result.report_html}", highlight=False)
-    out.print(f"Markdown: {result.report_md}\nFindings JSON: {result.findings_json}", highlight=False)
+    out.print(
+        f"Markdown: {result.report_md}\nFindings JSON: {result.findings_json}", highlight=False
+    )
 
 
 def _evidence(files: list[Path], db: Path | None, mapping: Path | None) -> pd.DataFrame:
@@ -256,7 +274,7 @@ STYLE = {
 
 def findings_table(report: FindingsReport) -> Table:
     table = Table(
-        title=f"{report.agreement_id} as of {iso(report.as_of)} — {report.evidence_count:,} records",
+        title=f"{report.agreement_id} as of {iso(report.as_of)}: {report.evidence_count:,} records",
         show_lines=False,
     )
     for col in ("obligation", "party", "window", "status", "conf.", "evidence", "explanation"):
@@ -295,7 +313,8 @@ def version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Show version.")
+        bool,
+        typer.Option("--version", callback=version_callback, is_eager=True, help="Show version."),
     ] = False,
 ) -> None:
     """Detente: check security agreements against evidence, with reasons."""

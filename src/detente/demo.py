@@ -50,7 +50,12 @@ def run_demo(
     paths = [root / p for p in (AGREEMENT, UCDP, UCDP_MAPPING)]
     missing = [p for p in paths if not p.exists()]
     if missing:
-        raise InputError([Problem(str(p), "", "demo input not found (run from the project folder)") for p in missing])
+        raise InputError(
+            [
+                Problem(str(p), "", "demo input not found (run from the project folder)")
+                for p in missing
+            ]
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     db = out_dir / "demo.duckdb"
     db.unlink(missing_ok=True)  # the demo store is rebuilt each time; it holds nothing else
@@ -60,8 +65,8 @@ def run_demo(
     say(f"wrote {n:,} SYNTHETIC sightings to {sightings}")
     with open_store(db) as store:
         for file, mapping in ((paths[1], load_mapping(paths[2])), (sightings, None)):
-            result = store.ingest_observations(file, mapping=mapping)
-            say(f"stored {result.stored:,} of {result.rows:,} rows from {file}")
+            ingested = store.ingest_observations(file, mapping=mapping)
+            say(f"stored {ingested.stored:,} of {ingested.rows:,} rows from {file}")
         frame = store.observations()
     report = evaluate(agreement, frame, AS_OF)
     counts = report.counts()
@@ -69,7 +74,9 @@ def run_demo(
         f"{len(report.findings):,} findings as of {AS_OF:%Y-%m-%d}: "
         + ", ".join(f"{counts[s]:,} {s.value}" for s in sorted(counts, key=lambda s: s.value))
     )
-    result = DemoResult(db, out_dir / "findings.json", out_dir / "report.md", out_dir / "report.html")
+    result = DemoResult(
+        db, out_dir / "findings.json", out_dir / "report.md", out_dir / "report.html"
+    )
     note = NOTE.format(n=n)
     result.findings_json.write_text(report.to_json(), encoding="utf-8")
     result.report_md.write_text(to_markdown(report, agreement, note=note), encoding="utf-8")

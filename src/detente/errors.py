@@ -3,7 +3,8 @@
 Every error a user can fix by editing a file is an :class:`InputError`; the CLI prints each
 problem on its own line and exits with code 2.
 
-    >>> err = InputError([Problem("a.yaml", "obligations[0].zone", "unknown zone 'x'", line=3, column=5)])
+    >>> where = "obligations[0].zone"
+    >>> err = InputError([Problem("a.yaml", where, "unknown zone 'x'", line=3, column=5)])
     >>> str(err)
     "a.yaml:3:5: obligations[0].zone: unknown zone 'x'"
 """

@@ -47,7 +47,9 @@ OBSERVATION_COLUMNS: dict[str, str] = {
 
 #: Columns whose values make up the content hash (provenance is deliberately excluded, so the
 #: same sighting reported in two files is recognised as the same record).
-HASHED_COLUMNS = tuple(c for c in OBSERVATION_COLUMNS if c not in ("content_hash", "prov_file", "prov_row"))
+HASHED_COLUMNS = tuple(
+    c for c in OBSERVATION_COLUMNS if c not in ("content_hash", "prov_file", "prov_row")
+)
 
 RELIABILITY = ("A", "B", "C", "D", "E", "F")
 CREDIBILITY = (1, 2, 3, 4, 5, 6)

@@ -1,7 +1,8 @@
 """The engine: ``evaluate(agreement, evidence, as_of) -> FindingsReport``, a pure function.
 
-    >>> report = evaluate(agreement, store.observations(), as_of)   # doctest: +SKIP
-    >>> report.to_json() == evaluate(agreement, store.observations(), as_of).to_json()  # doctest: +SKIP
+    >>> report = evaluate(agreement, store.observations(), as_of)  # doctest: +SKIP
+    >>> again = evaluate(agreement, store.observations(), as_of)   # doctest: +SKIP
+    >>> report.to_json() == again.to_json()                        # doctest: +SKIP
     True
 
 The engine reads the agreement and an observation frame and writes nothing. Each obligation
@@ -88,7 +89,9 @@ def _dependency_order(agreement: Agreement) -> list[Obligation]:
     return ordered
 
 
-def _evaluate_obligation(ctx: Context, ob: Obligation, done: dict[str, list[Finding]]) -> list[Finding]:
+def _evaluate_obligation(
+    ctx: Context, ob: Obligation, done: dict[str, list[Finding]]
+) -> list[Finding]:
     start, fired = ob.effective.start, None
     head: list[Finding] = []
     if ob.when is not None:
@@ -100,7 +103,9 @@ def _evaluate_obligation(ctx: Context, ob: Obligation, done: dict[str, list[Find
             start = fired
     if ctx.as_of < start:
         return [*head, *_calendar(ctx, ob, Status.pending, start, ob.effective.until, fired)]
-    wins = windows(start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz)
+    wins = windows(
+        start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz
+    )
     active = ctx.between(start, ob.effective.until)
     found = judge(ctx, KINDS[ob.kind](ctx, ob), wins, active)
     if fired is not None:
@@ -135,7 +140,8 @@ def _calendar(
     if status is Status.pending:
         text = (
             f"Not yet in effect as of {ctx.as_of.astimezone(tz):%Y-%m-%d %H:%M}; "
-            f"the obligation binds from {start.astimezone(tz):%Y-%m-%d %H:%M} {ctx.agreement.timezone}."
+            f"the obligation binds from {start.astimezone(tz):%Y-%m-%d %H:%M} "
+            f"{ctx.agreement.timezone}."
         )
     else:
         text = f"Conditional obligation, inactive: {_trigger_text(ob.when)}"

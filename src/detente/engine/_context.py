@@ -50,7 +50,9 @@ class Context:
         rel = f["reliability"].astype(str)
         self.grade = (rel + f["credibility"].astype(str)).to_numpy(dtype=object)
         threshold = self.agreement.grade_threshold
-        self.grade_ok = meets_grade(rel, f["credibility"], threshold.reliability, threshold.credibility)
+        self.grade_ok = meets_grade(
+            rel, f["credibility"], threshold.reliability, threshold.credibility
+        )
         self.weight = grade_weight(rel, f["credibility"])
         self.uncertainty_m = f["place_uncertainty_km"].fillna(0.0).to_numpy(dtype=float) * 1000.0
 

@@ -84,7 +84,12 @@ def _by_window(w: np.ndarray, mask: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def _decide(
-    ctx: Context, rule: Rule, party: str, wins: Windows, i: int, groups: dict[str, dict[int, np.ndarray]]
+    ctx: Context,
+    rule: Rule,
+    party: str,
+    wins: Windows,
+    i: int,
+    groups: dict[str, dict[int, np.ndarray]],
 ) -> Finding:
     empty = np.empty(0, dtype=np.int64)
     strong, weak = groups["strong"].get(i, empty), groups["weak"].get(i, empty)

@@ -47,7 +47,9 @@ def windows(
     if size is Window.whole or last < start:
         return Windows([start], [until])
     # Calendar boundaries after ``start`` up to one past ``last``.
-    edges = pd.date_range(start=pd.Timestamp(start).floor("D"), end=pd.Timestamp(last), freq=_FREQ[size])
+    edges = pd.date_range(
+        start=pd.Timestamp(start).floor("D"), end=pd.Timestamp(last), freq=_FREQ[size]
+    )
     cuts = [e.to_pydatetime() for e in edges if e.to_pydatetime() > start]
     following = pd.date_range(start=pd.Timestamp(last), periods=2, freq=_FREQ[size])
     after = next(e.to_pydatetime() for e in following if e.to_pydatetime() > last)

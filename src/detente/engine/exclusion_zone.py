@@ -23,7 +23,9 @@ def rule(ctx: Context, ob: ExclusionZone) -> Rule:
 
     def describe(rows: np.ndarray) -> str:
         cats, counts = np.unique(ctx.category[rows].astype(str), return_counts=True)
-        what = ", ".join(f"{c} ({n})" if len(cats) > 1 else c for c, n in zip(cats, counts, strict=True))
+        what = ", ".join(
+            f"{c} ({n})" if len(cats) > 1 else c for c, n in zip(cats, counts, strict=True)
+        )
         return records(rows.size, "sighting", f"of {what}")
 
     def locate(rows: np.ndarray) -> str:
@@ -41,7 +43,7 @@ def rule(ctx: Context, ob: ExclusionZone) -> Rule:
 
 
 def _distance_phrase(ctx: Context, ob: ExclusionZone, rows: np.ndarray) -> str:
-    """" 11–19 km from contact_line" when the rows' zones are bands from one line."""
+    """ " 11–19 km from contact_line" when the rows' zones are bands from one line."""
     bands = [ctx.agreement.zones[z].band for z in ob.zones.values()]
     lines = {b.line for b in bands if b is not None}
     if len(lines) != 1 or None in bands or rows.size == 0:

@@ -1,7 +1,7 @@
 """Findings rendered for people: Markdown and HTML reports.
 
-    >>> from detente.report import to_markdown, to_html
-    >>> text = to_markdown(report, agreement)   # doctest: +SKIP
+>>> from detente.report import to_markdown, to_html
+>>> text = to_markdown(report, agreement)   # doctest: +SKIP
 """
 
 from detente.report.html import to_html

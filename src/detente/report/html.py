@@ -14,7 +14,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.2rem .5rem;text-align:left}
-blockquote{border-left:4px solid #999;margin:1rem 0;padding:.2rem 1rem;color:#444;background:#f6f6f6}
+blockquote{border-left:4px solid #999;margin:1rem 0;padding:.2rem 1rem;color:#444;
+  background:#f6f6f6}
 td:has(> strong){background:#fdd}
 code{font-size:.85em}
 """

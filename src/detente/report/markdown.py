@@ -62,11 +62,16 @@ def _obligation(found: list[Finding], agreement: Agreement, ob_id: str) -> list[
     source = next(s for s in agreement.sources if s.id == ob.source.ref)
     article = f", {ob.source.article}" if ob.source.article else ""
     lines = [f"## {ob.id}: {ob.title or ob.kind}", "", f"> {ob.clause}", ""]
-    lines += [f"*Source:* {source.title}{article}." + (f" <{source.url}>" if source.url else ""), ""]
+    lines += [
+        f"*Source:* {source.title}{article}." + (f" <{source.url}>" if source.url else ""),
+        "",
+    ]
     if ob.note:
         lines += [f"*Note:* {ob.note}", ""]
     lines += _matrix(found)
-    attention = [f for f in found if f.status in (Status.violation, Status.unverified) and f.evidence]
+    attention = [
+        f for f in found if f.status in (Status.violation, Status.unverified) and f.evidence
+    ]
     if attention:
         lines += ["", "### Evidence-backed findings", ""]
         lines += [_detail(f) for f in attention]
@@ -80,7 +85,11 @@ def _matrix(found: list[Finding]) -> list[str]:
         rows.setdefault(_window(f), {})[f.party] = f.status
     lines = ["| window | " + " | ".join(parties) + " |", "|---|" + "---|" * len(parties)]
     for window, cells in rows.items():
-        lines.append(f"| {window} | " + " | ".join(MARK[cells[p]] if p in cells else "" for p in parties) + " |")
+        lines.append(
+            f"| {window} | "
+            + " | ".join(MARK[cells[p]] if p in cells else "" for p in parties)
+            + " |"
+        )
     return lines
 
 
