@@ -18,7 +18,10 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detente.agreement import Agreement, Obligation, Status, Trigger
 from detente.engine import ceasefire, exclusion_zone
@@ -42,8 +45,8 @@ def evaluate(agreement: Agreement, evidence: pd.DataFrame, as_of: datetime) -> F
     """Every finding of ``agreement`` given the observations known up to ``as_of``."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    seen = evidence[evidence["time"] <= pd.Timestamp(as_of)]
-    frame = seen.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    known = evidence["time"] <= pd.Timestamp(as_of)
+    frame = _in_time_order(evidence if known.all() else evidence[known])
     ctx = Context(agreement, build_zones(agreement), frame, as_of)
     done: dict[str, list[Finding]] = {}
     for ob in _dependency_order(agreement):
@@ -63,6 +66,16 @@ def evaluate(agreement: Agreement, evidence: pd.DataFrame, as_of: datetime) -> F
         evidence_sha256=evidence_digest(frame["content_hash"]),
         findings=findings,
     )
+
+
+def _in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows by (time, id), whatever order they came in: findings must not depend on it."""
+    keys = pa.table({"time": pa.array(frame["time"]), "id": pa.array(frame["id"].astype(str))})
+    order = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("id", "ascending")])
+    rows = order.to_numpy()
+    if np.array_equal(rows, np.arange(len(rows))):
+        return frame.reset_index(drop=True)  # already in order, as the store returns it
+    return frame.take(rows).reset_index(drop=True)
 
 
 def _dependency_order(agreement: Agreement) -> list[Obligation]:

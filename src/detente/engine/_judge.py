@@ -181,8 +181,7 @@ def confidence(weights: np.ndarray) -> float:
 
 
 def _grades(ctx: Context, rows: np.ndarray) -> str:
-    grades, counts = np.unique(ctx.grade[rows].astype(str), return_counts=True)
-    parts = [g if c == 1 else f"{g} ×{c}" for g, c in zip(grades, counts, strict=True)]
+    parts = [g if c == 1 else f"{g} ×{c}" for g, c in ctx.grade_counts(rows)]
     return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more grades" if len(parts) > 6 else "")
 
 

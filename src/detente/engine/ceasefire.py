@@ -12,7 +12,7 @@ from detente.engine._phrases import period, records, zone_label
 
 def rule(ctx: Context, ob: Ceasefire) -> Rule:
     """Fire of the listed kinds anywhere in the one zone the ceasefire covers."""
-    forbidden = np.isin(ctx.kind, ob.fire_kinds)
+    forbidden = ctx.is_in("kind", ob.fire_kinds)
     label = zone_label(ctx.agreement, ob.zone)
     return Rule(
         obligation=ob.id,

@@ -18,11 +18,12 @@ from detente.engine._phrases import period, records, zone_label
 def rule(ctx: Context, ob: ExclusionZone) -> Rule:
     """Sightings of listed equipment (a count of zero is a sighting of absence, not a breach)."""
     count = ctx.frame["count_high"].fillna(1).to_numpy(dtype=np.int64)
-    forbidden = (ctx.kind == "equipment") & np.isin(ctx.category, ob.categories) & (count > 0)
+    equipment = ctx.is_in("kind", ("equipment",))
+    forbidden = equipment & ctx.is_in("category", ob.categories) & (count > 0)
     labels = {party: zone_label(ctx.agreement, zone) for party, zone in ob.zones.items()}
 
     def describe(rows: np.ndarray) -> str:
-        cats, counts = np.unique(ctx.category[rows].astype(str), return_counts=True)
+        cats, counts = np.unique(ctx.values("category", rows).astype(str), return_counts=True)
         what = ", ".join(
             f"{c} ({n})" if len(cats) > 1 else c for c, n in zip(cats, counts, strict=True)
         )
