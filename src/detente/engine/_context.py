@@ -72,7 +72,7 @@ class Context:
     def values(self, column: str, rows: np.ndarray) -> np.ndarray:
         """The text values of ``column`` for a few rows (for explanations)."""
         codes, uniques = self._codes[column]
-        return np.array(uniques, dtype=object)[codes[rows]]
+        return np.asarray(np.array(uniques, dtype=object)[codes[rows]])
 
     def grade_counts(self, rows: np.ndarray) -> list[tuple[str, int]]:
         """Grades of the rows with their counts, best first: ``[('B2', 3), ('C3', 1)]``."""
