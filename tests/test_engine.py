@@ -202,3 +202,47 @@ def test_window_sizes(toy: Callable[..., Path], window: str, expected: int) -> N
     starts = [f.window_start for f in report.findings if (f.obligation, f.party) == ("cf", "west")]
     assert len(starts) == expected
     assert np.all(np.diff(np.array([s.timestamp() for s in starts])) > 0)
+
+
+def test_until_clips_the_last_window_and_ignores_later_evidence(toy: Callable[..., Path]) -> None:
+    path = toy()
+    text = path.read_text().replace(
+        "    zone: everywhere\n    effective: {from: 2020-01-01T00:00:00}",
+        "    zone: everywhere\n"
+        "    effective: {from: 2020-01-01T00:00:00, until: 2020-02-15T00:00:00}",
+    )
+    path.write_text(text)
+    ag = load_agreement(path)
+    fire = {"actor": "west", "kind": "fire", "category": None, "lon": W10, "lat": 48.5}
+    evidence = frame([{**fire, "id": "in", "time": "2020-02-10T00:00Z"},
+                      {**fire, "id": "after", "time": "2020-03-10T00:00Z"}])  # fmt: skip
+    found = [
+        f
+        for f in evaluate(ag, evidence, AS_OF).findings
+        if (f.obligation, f.party) == ("cf", "west")
+    ]
+    assert [f.window_end.isoformat() for f in found if f.window_end] == [
+        "2020-02-01T00:00:00+02:00",
+        "2020-02-15T00:00:00+02:00",
+    ]
+    assert found[-1].status is Status.violation and found[-1].evidence == ("in",)
+    assert all("after" not in f.evidence for f in found)
+
+
+def test_month_windows_follow_local_time_across_daylight_saving(report: FindingsReport) -> None:
+    starts = [f.to_dict()["window"]["start"] for f in report.findings if f.obligation == "cf"]
+    # Kyiv moves to UTC+3 on the last Sunday of March.
+    assert "2020-03-01T00:00:00+02:00" in starts and "2020-04-01T00:00:00+03:00" in starts
+
+
+def test_evidence_digest_is_order_free_and_content_sensitive() -> None:
+    from detente.evidence import evidence_digest
+
+    hashes = pd.Series([f"{i:064x}" for i in range(100)], dtype="string")
+    assert evidence_digest(hashes) == evidence_digest(hashes.iloc[::-1])
+    changed = hashes.copy()
+    changed.iloc[5] = f"{999:064x}"
+    assert evidence_digest(changed) != evidence_digest(hashes)
+    assert evidence_digest(hashes.iloc[:99]) != evidence_digest(hashes)
+    empty = evidence_digest(pd.Series([], dtype="string"))
+    assert len(empty) == 64 and empty != evidence_digest(hashes)
