@@ -112,6 +112,13 @@ def test_bad_row_rejects_the_file_and_keeps_the_store(tmp_path: Path, sightings:
     assert doc["evidence"]["count"] == 4  # nothing of the bad file was stored
 
 
+def test_several_evidence_files_after_one_flag(tmp_path: Path, sightings: Path) -> None:
+    second = tmp_path / "more.csv"
+    second.write_text(HEADER + ROWS[2].replace("s3,", "m3,"))
+    out = run("check", MINSK, "--evidence", sightings, second, "--format", "json", check=True)
+    assert json.loads(out.stdout)["evidence"]["count"] == 5
+
+
 def test_fail_on_violation_exit_code(sightings: Path) -> None:
     out = run(
         "check", MINSK, "--evidence", sightings, "--as-of", "2016-03-31", "--fail-on", "violation"

@@ -125,6 +125,12 @@ def ingest_observations(
 @app.command()
 def check(
     agreement: Annotated[Path, typer.Argument(help="Agreement YAML file.")],
+    more: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="More evidence files (so that '--evidence a.csv b.csv' works).", show_default=False
+        ),
+    ] = None,
     evidence: Annotated[
         list[Path] | None, typer.Option("--evidence", "-e", help="Observation CSV/GeoJSON files.")
     ] = None,
@@ -152,7 +158,7 @@ def check(
 
     with _input_errors():
         ag = load_agreement(agreement)
-        frame = _evidence(evidence or [], db, mapping)
+        frame = _evidence([*(evidence or []), *(more or [])], db, mapping)
         moment = parse_as_of(as_of, ag) if as_of else default_as_of(frame)
         report = evaluate(ag, frame, moment)
     _emit(report, ag, fmt, output)
