@@ -27,8 +27,8 @@ test: $(DEVSTAMP)
 	$(MAKE) lint
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
 
 bench: $(DEVSTAMP)

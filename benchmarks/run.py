@@ -122,7 +122,9 @@ def main() -> int:
         t_detente, ours = timed(detente_violations, agreement, frame, repeat=repeat)
         t_script, theirs = timed(script_violations, agreement, frame, repeat=repeat)
         if ours != theirs:
-            print(f"n={n}: the engines disagree on {len(ours ^ theirs)} violations", file=sys.stderr)
+            print(
+                f"n={n}: the engines disagree on {len(ours ^ theirs)} violations", file=sys.stderr
+            )
             return 1
         rows.append(
             {
