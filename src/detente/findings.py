@@ -27,10 +27,10 @@ STATUS_ORDER = (
 
 
 def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 with its offset (UTC as ``Z``), seconds precision; ``None`` stays ``None``."""
+    """ISO 8601 with its offset (UTC as ``Z``); ``None`` stays ``None``."""
     if moment is None:
         return None
-    text = moment.isoformat(timespec="seconds")
+    text = moment.isoformat()  # seconds, or microseconds when there are any: exact
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
