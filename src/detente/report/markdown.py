@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from detente.agreement import Agreement, Status
 from detente.findings import STATUS_ORDER, Finding, FindingsReport, iso
 
@@ -61,7 +63,9 @@ def _obligation(found: list[Finding], agreement: Agreement, ob_id: str) -> list[
     ob = agreement.obligation(ob_id)
     source = next(s for s in agreement.sources if s.id == ob.source.ref)
     article = f", {ob.source.article}" if ob.source.article else ""
-    lines = [f"## {ob.id}: {ob.title or ob.kind}", "", f"> {ob.clause}", ""]
+    # A clause that starts "2. Withdrawal…" must stay a quote, not become a numbered list.
+    clause = re.sub(r"^(\d+)\. ", r"\1\\. ", ob.clause)
+    lines = [f"## {ob.id}: {ob.title or ob.kind}", "", f"> {clause}", ""]
     lines += [
         f"*Source:* {source.title}{article}." + (f" <{source.url}>" if source.url else ""),
         "",
