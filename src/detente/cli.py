@@ -156,10 +156,11 @@ def check(
     """Evaluate every obligation against the evidence and print the findings."""
     from detente.engine import evaluate
 
-    with _input_errors():
+    with _input_errors(), err.status("Reading the agreement and the evidence…") as status:
         ag = load_agreement(agreement)
         frame = _evidence([*(evidence or []), *(more or [])], db, mapping)
         moment = parse_as_of(as_of, ag) if as_of else default_as_of(frame)
+        status.update(f"Evaluating {len(ag.obligations)} obligations on {len(frame):,} records…")
         report = evaluate(ag, frame, moment)
     _emit(report, ag, fmt, output)
     if fail_on is not None and report.has(fail_on):
