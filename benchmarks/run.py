@@ -31,7 +31,7 @@ import shapely
 
 from detente.agreement import ExclusionZone, load_agreement
 from detente.engine import evaluate
-from detente.ingest.observations import content_hashes
+from detente.evidence import content_hashes
 from detente.synth import synthesize
 from detente.zones import build_zones
 

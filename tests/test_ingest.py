@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detente.errors import InputError
-from detente.evidence import CSV_REQUIRED, OBSERVATION_COLUMNS
+from detente.evidence import CSV_REQUIRED, OBSERVATION_COLUMNS, content_hashes
 from detente.ingest import RowProblem, load_mapping, parse_mapping, read_observations
-from detente.ingest.observations import content_hashes
 
 ROOT = Path(__file__).resolve().parent.parent
 UCDP = ROOT / "data" / "ucdp" / "ucdp_ged_ukraine_2014-01_2022-01.csv"

@@ -28,16 +28,11 @@ is no default. A mapped file is validated exactly like a canonical one; messages
 column where there is one.
 """
 
-from detente.ingest.observations import (
-    Mapping,
-    Parsed,
-    RowProblem,
-    ValueMap,
-    content_hashes,
-    load_mapping,
-    parse_mapping,
-    read_observations,
-)
+from detente.evidence import content_hashes
+from detente.ingest._sources import RowProblem
+from detente.ingest._validate import Parsed
+from detente.ingest.mapping import Mapping, ValueMap, load_mapping, parse_mapping
+from detente.ingest.observations import read_observations
 
 __all__ = [
     "Mapping",

@@ -37,21 +37,12 @@ from pathlib import Path
 import pandas as pd
 
 from detente.errors import InputError, Problem
-from detente.evidence import CSV_REQUIRED, content_hashes
-from detente.ingest._sources import FIELDS, RowProblem, _expected, _read_csv, _read_geojson, _Source
+from detente.evidence import CSV_REQUIRED
+from detente.ingest._sources import FIELDS, _expected, _read_csv, _read_geojson, _Source
 from detente.ingest._validate import Parsed, _validate
-from detente.ingest.mapping import Mapping, ValueMap, _apply_mapping, load_mapping, parse_mapping
+from detente.ingest.mapping import Mapping, _apply_mapping
 
-__all__ = [
-    "Mapping",
-    "Parsed",
-    "RowProblem",
-    "ValueMap",
-    "content_hashes",
-    "load_mapping",
-    "parse_mapping",
-    "read_observations",
-]
+__all__ = ["read_observations"]
 
 
 def read_observations(path: Path, mapping: Mapping | None = None) -> Parsed:
