@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 
 from detente.agreement import Status
 from detente.engine._context import Context
+from detente.engine._phrases import plural
 from detente.engine._windows import Windows
 from detente.evidence import UNKNOWN_ACTOR
 from detente.findings import Finding
@@ -116,7 +118,7 @@ def _decide(
     elif coverage.size:
         status, rows = Status.compliant, coverage
         text = (
-            f"{zone} was observed ({_n(coverage.size, 'record')}, graded {_grades(ctx, coverage)}) "
+            f"{zone} was observed ({plural(coverage.size, 'record')}, graded {_grades(ctx, coverage)}) "
             f"and no breach by {party} was seen."
         )
     else:
@@ -185,11 +187,5 @@ def _grades(ctx: Context, rows: np.ndarray) -> str:
     return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more grades" if len(parts) > 6 else "")
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def _to_datetime(ns: int) -> datetime:
-    import pandas as pd
-
     return pd.Timestamp(ns, tz="UTC").to_pydatetime()

@@ -10,8 +10,13 @@ def zone_label(agreement: Agreement, zone_id: str) -> str:
     return f"{spec.label} ({zone_id})" if spec is not None and spec.label else f"zone {zone_id}"
 
 
+def plural(count: int, noun: str) -> str:
+    """``plural(3, "record")`` -> ``'3 records'``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def records(count: int, noun: str, rest: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'} {rest}"
+    return f"{plural(count, noun)} {rest}"
 
 
 def period(agreement: Agreement, ob: _ObligationBase) -> str:
