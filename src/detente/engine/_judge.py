@@ -118,8 +118,8 @@ def _decide(
     elif coverage.size:
         status, rows = Status.compliant, coverage
         text = (
-            f"{zone} was observed ({plural(coverage.size, 'record')}, graded {_grades(ctx, coverage)}) "
-            f"and no breach by {party} was seen."
+            f"{zone} was observed ({plural(coverage.size, 'record')}, "
+            f"graded {_grades(ctx, coverage)}) and no breach by {party} was seen."
         )
     else:
         status, rows = Status.unverified, empty
