@@ -67,6 +67,15 @@ class GradeThreshold(_Strict):
     credibility: int = Field(3, ge=1, le=6)
 
 
+class ClaimPolicy(_Strict):
+    """When claims extracted from documents count as evidence without a reviewer's accept."""
+
+    accept_grade: GradeThreshold | None = Field(
+        None, description="pending claims from documents graded at or above this count"
+    )
+    min_confidence: float = Field(0.0, ge=0, le=1, description="…and scored at least this")
+
+
 class Source(_Strict):
     id: Ident
     title: str = Field(min_length=1)
@@ -86,6 +95,10 @@ class Party(_Strict):
     id: Ident
     name: str = Field(min_length=1)
     side: Ident | None = Field(None, description="zone id of the territory this party holds")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="other names for the party in reports (e.g. 'Russian'), for claims' actors",
+    )
 
 
 class Category(_Strict):
@@ -229,6 +242,9 @@ class Agreement(_Strict):
     window: Window = Window.month
     grade_threshold: GradeThreshold = Field(default_factory=GradeThreshold)
     max_place_uncertainty_km: float = Field(10.0, ge=0)
+    claims: ClaimPolicy | None = Field(
+        None, description="claims from documents: only accepted ones count unless this says so"
+    )
     sources: list[Source] = Field(min_length=1)
     parties: list[Party] = Field(min_length=1)
     definitions: Definitions = Field(default_factory=Definitions)

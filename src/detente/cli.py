@@ -10,9 +10,9 @@ import enum
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -31,6 +31,10 @@ from detente import __version__
 from detente.agreement import Agreement, Status, load_agreement
 from detente.errors import InputError, Problem
 from detente.findings import FindingsReport, iso
+
+if TYPE_CHECKING:
+    from detente.documents import Document
+    from detente.store.claims import ClaimStore
 
 app = typer.Typer(
     help="Detente: check security agreements against evidence, with reasons.",
@@ -309,6 +313,289 @@ def _progress() -> Progress:
         console=err,
         transient=True,
     )
+
+
+# ---------------------------------------------------------------------- documents and claims
+
+review_app = typer.Typer(
+    help="Review claims extracted from documents: list, show, accept, edit, reject.",
+    no_args_is_help=True,
+)
+app.add_typer(review_app, name="review")
+
+
+class ClaimFormat(str, enum.Enum):
+    jsonl = "jsonl"
+    table = "table"
+
+
+def _date_option(text: str | None, name: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise InputError(
+            [Problem("<command line>", name, f"{text!r} is not an ISO date (YYYY-MM-DD)")]
+        ) from None
+
+
+def _stdin_documents(published: date | None) -> list[Document]:
+    """One document per line of standard input: plain text, or JSON {"text", "id"?,
+    "published"?}."""
+    from detente.documents import parse_document
+
+    docs = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        name, text, day = f"<stdin>:{number}", line, published
+        if line.lstrip().startswith("{"):
+            name, text, day = _json_line(line, number, published)
+        docs.append(parse_document(text, name, "text", day))
+    return docs
+
+
+def _json_line(line: str, number: int, published: date | None) -> tuple[str, str, date | None]:
+    import json
+
+    where = "<stdin>"
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError([Problem(where, "", f"not JSON: {exc.msg}", number, exc.colno)]) from None
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        raise InputError([Problem(where, "text", "a JSON line needs a text string", number)])
+    day = published
+    if item.get("published") is not None:
+        try:
+            day = date.fromisoformat(str(item["published"])[:10])
+        except ValueError:
+            raise InputError(
+                [Problem(where, "published", "not an ISO date (YYYY-MM-DD)", number)]
+            ) from None
+    return str(item.get("id") or f"<stdin>:{number}"), item["text"], day
+
+
+def _read_documents(files: list[Path], published: date | None) -> list[Document]:
+    from detente.documents import read_document
+
+    if [str(f) for f in files] == ["-"]:
+        return _stdin_documents(published)
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise InputError([Problem(str(f), "", "no such file") for f in missing])
+    return [read_document(f, published=published) for f in files]
+
+
+@ingest_app.command("documents")
+def ingest_documents(
+    files: Annotated[list[Path], typer.Argument(help="Text, Markdown or HTML files; - = stdin.")],
+    db: Annotated[Path, typer.Option(help="DuckDB file to store into (created if missing).")],
+    source: Annotated[
+        str | None, typer.Option(help="Who published the documents (default: the file name).")
+    ] = None,
+    reliability: Annotated[str, typer.Option(help="Source reliability A–F.")] = "F",
+    credibility: Annotated[int, typer.Option(help="Information credibility 1–6.")] = 6,
+    published: Annotated[
+        str | None, typer.Option(help="Publication date (default: the page's own, if any).")
+    ] = None,
+) -> None:
+    """Store documents and the claims extracted from them, pending review."""
+    from detente.extract import extract_many
+    from detente.store import open_store
+    from detente.store.claims import ClaimStore
+
+    with _input_errors():
+        grade = _grade(reliability, credibility)
+        docs = _read_documents(files, _date_option(published, "--published"))
+        with open_store(db) as store, _progress() as bar:
+            claims = ClaimStore(store)
+            task = bar.add_task("extracting claims", total=len(docs))
+            found = extract_many((d.doc_id, d.text, d.published) for d in docs)
+            for doc, (_, doc_claims) in zip(docs, found, strict=True):
+                result = claims.add_document(
+                    doc, doc_claims, source=source or Path(doc.file).name, grade=grade
+                )
+                bar.advance(task)
+                state = f"{result.claims} claims" if result.new else "already stored"
+                out.print(f"{doc.file}: {result.doc_id}: {state}", highlight=False)
+
+
+def _grade(reliability: str, credibility: int) -> tuple[str, int]:
+    from detente.evidence import RELIABILITY
+
+    problems = []
+    if reliability not in RELIABILITY:
+        problems.append(Problem("<command line>", "--reliability", "one of A, B, C, D, E, F"))
+    if not 1 <= credibility <= 6:
+        problems.append(Problem("<command line>", "--credibility", "a number from 1 to 6"))
+    if problems:
+        raise InputError(problems)
+    return reliability, credibility
+
+
+@app.command()
+def extract(
+    files: Annotated[list[Path], typer.Argument(help="Text, Markdown or HTML files; - = stdin.")],
+    fmt: Annotated[ClaimFormat, typer.Option("--format", "-f")] = ClaimFormat.jsonl,
+    published: Annotated[
+        str | None, typer.Option(help="Publication date (default: the page's own, if any).")
+    ] = None,
+) -> None:
+    """Print the claims in documents without storing anything (one JSON object per claim)."""
+    import json
+
+    from detente.extract import extract_many
+
+    with _input_errors():
+        docs = _read_documents(files, _date_option(published, "--published"))
+    found = extract_many((d.file, d.text, d.published) for d in docs)
+    if fmt is ClaimFormat.jsonl:
+        for _, doc_claims in found:
+            for claim in doc_claims:
+                sys.stdout.write(json.dumps(claim.to_dict(), ensure_ascii=False) + "\n")
+        return
+    table = Table("doc", "event", "modality", "actor", "quantities", "place", "time", "sentence")
+    for doc_id, doc_claims in found:
+        for c in doc_claims:
+            amounts = ", ".join(f"{q.text} ({q.category})" for q in c.quantities)
+            table.add_row(doc_id, c.event_type, c.modality, c.actor or "", amounts,
+                          c.place.name if c.place else "", c.time.start if c.time else "",
+                          c.sentence)  # fmt: skip
+    out.print(table)
+
+
+def _reviewer(name: str | None) -> str:
+    import getpass
+
+    return name or getpass.getuser()
+
+
+def _claim_store(db: Path) -> Iterator[ClaimStore]:
+    from detente.store import open_store
+    from detente.store.claims import ClaimStore
+
+    if not db.exists():
+        raise InputError([Problem(str(db), "--db", "no such database file")])
+    with open_store(db) as store:
+        yield ClaimStore(store)
+
+
+DbOption = Annotated[Path, typer.Option(help="DuckDB evidence store.")]
+ReviewerOption = Annotated[str | None, typer.Option(help="Who reviews (default: the login name).")]
+
+
+@review_app.command("list")
+def review_list(
+    db: DbOption,
+    status: Annotated[
+        str | None, typer.Option(help="pending, accepted or rejected (default: all).")
+    ] = None,
+    fmt: Annotated[ClaimFormat, typer.Option("--format", "-f")] = ClaimFormat.table,
+) -> None:
+    """List claims with their review status."""
+    with _input_errors(), contextmanager(_claim_store)(db) as claims:
+        if status is not None and status not in ("pending", "accepted", "rejected"):
+            raise InputError([Problem("<command line>", "--status", "pending|accepted|rejected")])
+        frame = claims.claims(status)
+    if fmt is ClaimFormat.jsonl:
+        lines = frame.drop(columns=["quantities"]).to_json(
+            orient="records", lines=True, date_format="iso"
+        )
+        sys.stdout.write(lines + ("\n" if len(frame) else ""))
+        return
+    table = Table("claim", "status", "event", "modality", "actor", "place", "time", "sentence")
+    for row in frame.itertuples():
+        cells = (row.claim_id, row.status, row.event_type, row.modality,
+                 _text(row.party) or _text(row.actor), row.place_name, row.time_start,
+                 row.sentence)  # fmt: skip
+        table.add_row(*map(_text, cells))
+    out.print(table)
+    out.print(f"{len(frame)} claims", highlight=False)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or bool(pd.isna(value)) else str(value)
+
+
+@review_app.command("show")
+def review_show(
+    claim: Annotated[str, typer.Argument(help="Claim id.")],
+    db: DbOption,
+) -> None:
+    """One claim: its sentence in context, its fields as they stand, and its review history."""
+    with _input_errors(), contextmanager(_claim_store)(db) as claims:
+        frame = claims.claims()
+        row = frame.loc[frame["claim_id"] == claim]
+        if row.empty:
+            raise InputError([Problem(str(db), "claim", f"no claim {claim!r} in this store")])
+        history = claims.history(claim)
+    record = row.iloc[0]
+    for name in ("claim_id", "status", "doc_title", "doc_file", "published", "source",
+                 "event_type", "modality", "actor", "party", "target", "place_name", "lon",
+                 "lat", "time_start", "time_end", "quantities", "confidence", "reliability",
+                 "credibility"):  # fmt: skip
+        out.print(f"{name:>12}: " + _text(record[name]), highlight=False)
+    out.print("\n  " + _text(record["sentence"]) + "\n", highlight=False)
+    for h in history.itertuples():
+        what = _text(h.field) + "=" + _text(h.value) if h.action == "edit" else ""
+        when = _text(h.reviewed_at)[:16]
+        line = f"  {when} {_text(h.reviewer)}: {_text(h.action)} {what} {_text(h.note)}"
+        out.print(line.rstrip(), highlight=False)
+
+
+def _review(claim_ids: list[str], action: str, db: Path, reviewer: str | None,
+            note: str, changes: dict[str, str] | None = None) -> None:  # fmt: skip
+    with _input_errors(), contextmanager(_claim_store)(db) as claims:
+        claims.review(claim_ids, action, reviewer=_reviewer(reviewer), changes=changes, note=note)
+    out.print(f"{action}: {len(claim_ids)} claim(s)", highlight=False)
+
+
+NoteOption = Annotated[str, typer.Option(help="Why (kept with the review).")]
+ClaimIds = Annotated[list[str], typer.Argument(help="Claim ids.")]
+
+
+@review_app.command("accept")
+def review_accept(claims: ClaimIds, db: DbOption, reviewer: ReviewerOption = None,
+                  note: NoteOption = "") -> None:  # fmt: skip
+    """Accept claims: they count as evidence from now on."""
+    _review(claims, "accept", db, reviewer, note)
+
+
+@review_app.command("reject")
+def review_reject(claims: ClaimIds, db: DbOption, reviewer: ReviewerOption = None,
+                  note: NoteOption = "") -> None:  # fmt: skip
+    """Reject claims: they never count as evidence."""
+    _review(claims, "reject", db, reviewer, note)
+
+
+@review_app.command("reopen")
+def review_reopen(claims: ClaimIds, db: DbOption, reviewer: ReviewerOption = None,
+                  note: NoteOption = "") -> None:  # fmt: skip
+    """Return claims to pending."""
+    _review(claims, "reopen", db, reviewer, note)
+
+
+@review_app.command("edit")
+def review_edit(
+    claims: ClaimIds,
+    db: DbOption,
+    set_: Annotated[
+        list[str], typer.Option("--set", help="field=value, e.g. party=rus or lat=48.0.")
+    ],
+    reviewer: ReviewerOption = None,
+    note: NoteOption = "",
+) -> None:
+    """Correct fields of claims (every edit is kept; the latest value of a field wins)."""
+    with _input_errors():
+        changes = {}
+        for item in set_:
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise InputError([Problem("<command line>", "--set", f"{item!r}: field=value")])
+            changes[name.strip()] = value.strip()
+    _review(claims, "edit", db, reviewer, note, changes)
 
 
 def version_callback(value: bool) -> None:
