@@ -163,6 +163,7 @@ def check(
     with _input_errors(), err.status("Reading the agreement and the evidence…") as status:
         ag = load_agreement(agreement)
         frame = _evidence([*(evidence or []), *(more or [])], db, mapping)
+        frame = _with_claims(frame, db, ag)
         moment = parse_as_of(as_of, ag) if as_of else default_as_of(frame)
         status.update(f"Evaluating {len(ag.obligations)} obligations on {len(frame):,} records…")
         report = evaluate(ag, frame, moment)
@@ -338,6 +339,24 @@ def _date_option(text: str | None, name: str) -> date | None:
         raise InputError(
             [Problem("<command line>", name, f"{text!r} is not an ISO date (YYYY-MM-DD)")]
         ) from None
+
+
+def _with_claims(frame: pd.DataFrame, db: Path | None, ag: Agreement) -> pd.DataFrame:
+    """Add the store's claims that count as evidence under the agreement's claim policy."""
+    from detente.store import open_store
+    from detente.store.claims import ClaimStore, has_claims
+
+    if db is None:
+        return frame
+    with open_store(db) as store:
+        if not has_claims(store):
+            return frame
+        claims = ClaimStore(store).evidence(ag.claims, ag.parties)
+    if claims.empty:
+        return frame
+    return pd.concat([frame, claims], ignore_index=True).drop_duplicates(
+        "content_hash", ignore_index=True
+    )
 
 
 def _stdin_documents(published: date | None) -> list[Document]:

@@ -207,6 +207,14 @@ class ClaimStore:
         return claims_evidence(self.claims(), policy, parties)
 
 
+def has_claims(store: DuckDBStore) -> bool:
+    """Whether the store has ever held documents (so reading it need not create tables)."""
+    found = store.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'claims'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
 # ---------------------------------------------------------------------- claims as rows
 
 
