@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Iterator
+import time as clock
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -17,15 +18,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from detente import __version__
 from detente.agreement import Agreement, Status, load_agreement
@@ -47,6 +52,12 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+MAP_HELP = (
+    "Mapping items on the command line, e.g. \"time=date_start,lon=longitude,kind='fire'\": "
+    "field=column, or field='constant' when quoted; they override --mapping for those fields."
+)
+
+
 class Format(str, enum.Enum):
     table = "table"
     json = "json"
@@ -61,7 +72,8 @@ def _input_errors() -> Iterator[None]:
         yield
     except InputError as exc:
         for problem in exc.problems:
-            err.print(f"[red]error:[/red] {problem}", highlight=False, soft_wrap=True)
+            # Escaped: a bad value such as "[/x]" is data, not rich markup (it would crash).
+            err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -90,8 +102,12 @@ def ingest_observations(
     files: Annotated[list[Path], typer.Argument(help="CSV or GeoJSON observation files.")],
     db: Annotated[Path, typer.Option(help="DuckDB file to store into (created if missing).")],
     mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping YAML for files in another layout.")
+        str | None,
+        typer.Option(
+            help="Column mapping for another layout: a YAML file or a built-in name (acled, ucdp)."
+        ),
     ] = None,
+    map_items: Annotated[str | None, typer.Option("--map", help=MAP_HELP)] = None,
     skip_bad: Annotated[
         bool,
         typer.Option("--skip-bad", help="Store the good rows; write bad ones to a rejects file."),
@@ -101,25 +117,26 @@ def ingest_observations(
     ] = None,
 ) -> None:
     """Validate and store observations; a bad row rejects the whole file unless --skip-bad."""
-    from detente.ingest import load_mapping
+    from detente.ingest import resolve_mapping
     from detente.store import open_store
 
     with _input_errors():
-        spec = load_mapping(mapping) if mapping else None
+        spec = resolve_mapping(mapping, map_items)
         with open_store(db) as store, _progress() as bar:
             for file in files:
-                task = bar.add_task(file.name, total=None)
-
-                def advance(done: int, total: int, task: TaskID = task) -> None:
-                    bar.update(task, completed=done, total=total)
-
+                started = clock.perf_counter()
                 result = store.ingest_observations(
-                    file, mapping=spec, skip_bad=skip_bad, rejects=rejects, progress=advance
+                    file,
+                    mapping=spec,
+                    skip_bad=skip_bad,
+                    rejects=rejects,
+                    progress=_stage_progress(bar, file.name),
                 )
-                bar.update(task, completed=result.rows, total=result.rows)
+                seconds = clock.perf_counter() - started
                 line = (
                     f"{file}: {result.rows:,} rows read, {result.stored:,} stored, "
-                    f"{result.duplicates:,} already stored, {result.rejected:,} rejected"
+                    f"{result.duplicates:,} already stored, {result.rejected:,} rejected "
+                    f"in {seconds:.1f} s ({result.rows / max(seconds, 1e-6):,.0f} rows/s)"
                 )
                 if result.rejects_file is not None and result.rejected:
                     line += f" (see {result.rejects_file})"
@@ -140,8 +157,13 @@ def check(
     ] = None,
     db: Annotated[Path | None, typer.Option(help="DuckDB evidence store.")] = None,
     mapping: Annotated[
-        Path | None, typer.Option(help="Column mapping for --evidence files.")
+        str | None,
+        typer.Option(
+            help="Column mapping for --evidence files: a YAML file or a built-in name "
+            "(acled, ucdp)."
+        ),
     ] = None,
+    map_items: Annotated[str | None, typer.Option("--map", help=MAP_HELP)] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
@@ -162,7 +184,7 @@ def check(
 
     with _input_errors(), err.status("Reading the agreement and the evidence…") as status:
         ag = load_agreement(agreement)
-        frame = _evidence([*(evidence or []), *(more or [])], db, mapping)
+        frame = _evidence([*(evidence or []), *(more or [])], db, mapping, map_items)
         frame = _with_claims(frame, db, ag)
         moment = parse_as_of(as_of, ag) if as_of else default_as_of(frame)
         status.update(f"Evaluating {len(ag.obligations)} obligations on {len(frame):,} records…")
@@ -211,10 +233,18 @@ def demo(
     )
 
 
-def _evidence(files: list[Path], db: Path | None, mapping: Path | None) -> pd.DataFrame:
-    """Observations from a store, from files (read into memory, not stored), or both."""
+def _evidence(
+    files: list[Path],
+    db: Path | None,
+    mapping: str | Path | None,
+    map_items: str | None = None,
+) -> pd.DataFrame:
+    """Observations from a store, from files (read into memory, not stored), or both.
+
+    ``mapping`` (a file or built-in name) and ``map_items`` (``--map``) apply to the files.
+    """
     from detente.evidence import empty_observations
-    from detente.ingest import load_mapping
+    from detente.ingest import resolve_mapping
     from detente.store import open_store
 
     frames = [empty_observations()]
@@ -224,7 +254,7 @@ def _evidence(files: list[Path], db: Path | None, mapping: Path | None) -> pd.Da
         with open_store(db) as store:
             frames.append(store.observations())
     if files:
-        spec = load_mapping(mapping) if mapping else None
+        spec = resolve_mapping(mapping, map_items)
         with open_store(None) as memory:
             for file in files:
                 memory.ingest_observations(file, mapping=spec)
@@ -305,15 +335,44 @@ def findings_table(report: FindingsReport) -> Table:
     return table
 
 
+class _Rate(ProgressColumn):
+    """``12,345 rows/s`` for a task added with a ``unit`` field (rich's own speed estimate)."""
+
+    def render(self, task: Task) -> Text:
+        unit = task.fields.get("unit")
+        if unit is None:
+            return Text("")
+        speed = task.finished_speed or task.speed
+        return Text("…" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+
+
 def _progress() -> Progress:
+    """A transient progress display on stderr: what, bar, done/total, rate, elapsed."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _Rate(),
         TimeElapsedColumn(),
         console=err,
         transient=True,
     )
+
+
+def _stage_progress(bar: Progress, name: str) -> Callable[[str, int, int], None]:
+    """A store progress callback showing one line per stage ("reading", "storing") of a file.
+
+    >>> with _progress() as bar:                                   # doctest: +SKIP
+    ...     store.ingest_observations(path, progress=_stage_progress(bar, path.name))
+    """
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:  # a line per stage, so each shows its own rate and time
+            tasks[stage] = bar.add_task(f"{name}: {stage}", total=total or None, unit="rows")
+        bar.update(tasks[stage], completed=done, total=total or None)
+
+    return update
 
 
 # ---------------------------------------------------------------------- documents and claims
@@ -519,18 +578,21 @@ def review_list(
             raise InputError([Problem("<command line>", "--status", "pending|accepted|rejected")])
         frame = claims.claims(status)
     if fmt is ClaimFormat.jsonl:
-        lines = frame.drop(columns=["quantities"]).to_json(
+        dates = {c: "string" for c in ("time_start", "time_end", "published")}
+        lines = frame.astype(dates).drop(columns=["quantities"]).to_json(
             orient="records", lines=True, date_format="iso"
         )
         sys.stdout.write(lines + ("\n" if len(frame) else ""))
         return
-    table = Table("claim", "status", "event", "modality", "actor", "place", "time", "sentence")
+    table = Table("status", "event", "modality", "actor", "place", "time", "sentence")
+    table.add_column("claim", no_wrap=True)  # the id a reviewer types: never cut
     for row in frame.itertuples():
-        cells = (row.claim_id, row.status, row.event_type, row.modality,
+        cells = (row.status, row.event_type, row.modality,
                  _text(row.party) or _text(row.actor), row.place_name, row.time_start,
-                 row.sentence)  # fmt: skip
+                 row.sentence, row.claim_id)  # fmt: skip
         table.add_row(*map(_text, cells))
-    out.print(table)
+    wide = Console(width=None if out.is_terminal else 200)  # pipes get whole lines
+    wide.print(table)
     out.print(f"{len(frame)} claims", highlight=False)
 
 

@@ -13,12 +13,16 @@ Modality = Literal["observed", "rule", "intent"]
 
 @dataclass(frozen=True)
 class Quantity:
-    """A count of troops or equipment: ``"tens of thousands of troops"`` → 20,000..90,000."""
+    """A count of troops or equipment: ``"tens of thousands of troops"`` → 20,000..99,999.
+
+    ``best`` is None for ranges and vague or bounded amounts; ``high`` is None when there is no
+    upper bound ("more than 2,000": low 2,001).
+    """
 
     category: str  # troops | tank | acv | artillery_100mm_plus | mlrs | mortar_120mm | aircraft …
     low: int
     best: int | None
-    high: int
+    high: int | None
     text: str
     span: tuple[int, int]  # character offsets into the document text
 
@@ -65,7 +69,7 @@ class Claim:
     doc: str
     span: tuple[int, int]
     sentence: str
-    event_type: str
+    event_type: str  # PLOVER category under the PLOVER coding conventions
     modality: Modality
     actor: str | None
     target: str | None
@@ -74,6 +78,7 @@ class Claim:
     time: TimeRef | None = None
     confidence: float = 0.0
     trigger: str = ""
+    action: str = ""  # the typer's own category of the act itself (see extract.events)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS claims (
         claim_id VARCHAR, doc_id VARCHAR, span_start INTEGER, span_end INTEGER,
         sentence VARCHAR, event_type VARCHAR, modality VARCHAR, actor VARCHAR, target VARCHAR,
-        confidence DOUBLE, trigger VARCHAR, place_name VARCHAR, lon DOUBLE, lat DOUBLE,
+        confidence DOUBLE, trigger VARCHAR, action VARCHAR, place_name VARCHAR, lon DOUBLE, lat DOUBLE,
         place_kind VARCHAR, time_start DATE, time_end DATE, time_text VARCHAR,
         quantities VARCHAR, extracted_at TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS claim_reviews (
@@ -238,6 +238,7 @@ def claim_rows(doc_id: str, claims: Sequence[Claim], now: datetime) -> pd.DataFr
             "target": [c.target for c in claims],
             "confidence": [c.confidence for c in claims],
             "trigger": [c.trigger for c in claims],
+            "action": [c.action for c in claims],
             "place_name": [c.place.name if c.place else None for c in claims],
             "lon": [c.place.lon if c.place else None for c in claims],
             "lat": [c.place.lat if c.place else None for c in claims],
@@ -308,7 +309,7 @@ def _current_claims_sql() -> str:
                arg_max(reviewer, review_id) AS reviewer, max(reviewed_at) AS reviewed_at
         FROM claim_reviews WHERE action <> 'edit' GROUP BY claim_id)
     SELECT c.claim_id, c.doc_id, c.span_start, c.span_end, c.sentence, c.confidence,
-           c.trigger, c.place_kind, c.time_text, c.quantities, {overlay},
+           c.trigger, c.action, c.place_kind, c.time_text, c.quantities, {overlay},
            CASE v.action WHEN 'accept' THEN 'accepted' WHEN 'reject' THEN 'rejected'
                 ELSE 'pending' END AS status,
            v.reviewer, v.reviewed_at, d.file AS doc_file, d.title AS doc_title,
