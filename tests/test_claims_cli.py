@@ -67,7 +67,7 @@ def test_extract_reads_one_document_per_stdin_line() -> None:
                 "published": "2022-02-20",
                 "text": "Separatists shelled Shchastia on Saturday.",
             }
-        ),  # fmt: skip
+        ),
         "",
     ]
     done = run("extract", "-", stdin="\n".join(lines))

@@ -51,7 +51,8 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS claims (
         claim_id VARCHAR, doc_id VARCHAR, span_start INTEGER, span_end INTEGER,
         sentence VARCHAR, event_type VARCHAR, modality VARCHAR, actor VARCHAR, target VARCHAR,
-        confidence DOUBLE, trigger VARCHAR, action VARCHAR, place_name VARCHAR, lon DOUBLE, lat DOUBLE,
+        confidence DOUBLE, trigger VARCHAR, action VARCHAR, place_name VARCHAR, lon DOUBLE,
+        lat DOUBLE,
         place_kind VARCHAR, time_start DATE, time_end DATE, time_text VARCHAR,
         quantities VARCHAR, extracted_at TIMESTAMPTZ)""",
     """CREATE TABLE IF NOT EXISTS claim_reviews (
@@ -170,21 +171,12 @@ class ClaimStore:
 
     def documents(self) -> pd.DataFrame:
         """One row per stored document (text included)."""
-        return (
-            self.con.execute("SELECT * FROM documents ORDER BY ingested_at, doc_id")
-            .to_arrow_table()
-            .to_pandas()
-        )
+        return self._frame("SELECT * FROM documents ORDER BY ingested_at, doc_id")
 
     def history(self, claim_id: str) -> pd.DataFrame:
         """Every review of one claim, oldest first."""
-        return (
-            self.con.execute(
-                "SELECT * FROM claim_reviews WHERE claim_id = ? ORDER BY review_id", [claim_id]
-            )
-            .to_arrow_table()
-            .to_pandas()
-        )
+        sql = "SELECT * FROM claim_reviews WHERE claim_id = ? ORDER BY review_id"
+        return self._frame(sql, [claim_id])
 
     def claims(self, status: str | None = None) -> pd.DataFrame:
         """Claims as they stand after review: edited fields overlaid, with ``status``,
@@ -194,11 +186,12 @@ class ClaimStore:
         if status is not None:
             sql = f"SELECT * FROM ({sql}) WHERE status = ?"
             params.append(status)
-        return (
-            self.con.execute(sql + " ORDER BY doc_id, span_start", params)
-            .to_arrow_table()
-            .to_pandas()
-        )
+        return self._frame(sql + " ORDER BY doc_id, span_start", params)
+
+    def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
+        # Through Arrow: DuckDB's own .df() trips pandas 3 deprecation warnings.
+        frame: pd.DataFrame = self.con.execute(sql, params or []).to_arrow_table().to_pandas()
+        return frame
 
     def evidence(
         self, policy: ClaimPolicy | None = None, parties: Sequence[Party] = ()
