@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detente.agreement import ClaimPolicy, GradeThreshold, Party, load_agreement
 from detente.documents import Document, parse_document
@@ -15,7 +18,7 @@ from detente.engine import evaluate
 from detente.errors import InputError
 from detente.extract._types import Claim, Place, Quantity, TimeRef
 from detente.store import open_store
-from detente.store.claims import ClaimStore, claim_id, match_parties
+from detente.store.claims import EDITABLE, ClaimStore, check_changes, claim_id, match_parties
 
 TEXT = (
     "East forces moved 12 tanks and 400 troops into Lysychansk on Monday.\n\n"
@@ -203,3 +206,12 @@ def test_accepted_claim_decides_a_finding(toy: Callable[..., Path], tmp_path: Pa
     claims.review([cid], "edit", reviewer="ana", changes={"place_uncertainty_km": "1"})
     assert march() == ["violation"]
     assert sentence in claims.claims()["sentence"].tolist()
+
+
+@given(st.dictionaries(st.sampled_from([*EDITABLE, "colour"]), st.text(max_size=12), max_size=4))
+def test_any_edit_is_accepted_or_named_never_crashes(changes: dict[str, str]) -> None:
+    bad = dict(check_changes(changes))
+    assert set(bad) <= set(changes)
+    for name, value in changes.items():
+        if name not in bad and EDITABLE.get(name) is float:
+            assert math.isfinite(float(value))  # what passed the check is a usable number

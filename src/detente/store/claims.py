@@ -15,6 +15,7 @@ Re-adding a document whose clean text is already stored adds nothing.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -273,6 +274,8 @@ def _domain_error(name: str, value: object) -> str | None:
         "lon": (isinstance(value, float) and -180 <= value <= 180, "within -180..180"),
         "lat": (isinstance(value, float) and -90 <= value <= 90, "within -90..90"),
     }
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r}: must be a finite number"
     ok, need = checks.get(name, (True, ""))
     if name.startswith("count_") or name == "place_uncertainty_km":
         ok, need = isinstance(value, int | float) and value >= 0, "not negative"
