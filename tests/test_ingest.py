@@ -354,6 +354,7 @@ def test_ucdp_mapping_first_200_rows(tmp_path: Path) -> None:
     assert first["note"].startswith("Government of Ukraine - Maidan: ")
     # where_prec 1 (exact place) -> 1 km; date_prec 1 (exact day) -> 0 days.
     assert first["place_uncertainty_km"] == 1 and first["time_uncertainty_days"] == 0
+    assert (first["place_precision"], first["time_precision"]) == ("ucdp:1", "ucdp:1")
     assert pd.isna(first["count_best"]) and first["actor"] == "unknown"
 
 

@@ -201,12 +201,14 @@ def test_spatial_is_loaded() -> None:
 
 
 def test_progress_is_reported(tmp_path: Path) -> None:
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[str, int, int]] = []
     with open_store(None) as store:
         store.ingest_observations(
-            write_csv(tmp_path / "s.csv", rows(3)), progress=lambda d, t: calls.append((d, t))
+            write_csv(tmp_path / "s.csv", rows(3)),
+            progress=lambda stage, d, t: calls.append((stage, d, t)),
         )
-    assert calls[0] == (0, 3) and calls[-1] == (3, 3)
+    assert calls[0] == ("reading", 0, 0) and ("reading", 3, 3) in calls
+    assert calls[-2:] == [("storing", 0, 3), ("storing", 3, 3)]
 
 
 # ------------------------------------------------------------------ property tests

@@ -242,11 +242,14 @@ def _evidence(
     """Observations from a store, from files (read into memory, not stored), or both.
 
     ``mapping`` (a file or built-in name) and ``map_items`` (``--map``) apply to the files.
+
+    >>> _evidence([Path("acled.csv")], None, "acled", "credibility='2'")   # doctest: +SKIP
     """
     from detente.evidence import empty_observations
     from detente.ingest import resolve_mapping
     from detente.store import open_store
 
+    spec = resolve_mapping(mapping, map_items)  # first: a mistake there is reported at once
     frames = [empty_observations()]
     if db is not None:
         if not db.exists():
@@ -254,7 +257,6 @@ def _evidence(
         with open_store(db) as store:
             frames.append(store.observations())
     if files:
-        spec = resolve_mapping(mapping, map_items)
         with open_store(None) as memory:
             for file in files:
                 memory.ingest_observations(file, mapping=spec)
@@ -336,14 +338,20 @@ def findings_table(report: FindingsReport) -> Table:
 
 
 class _Rate(ProgressColumn):
-    """``12,345 rows/s`` for a task added with a ``unit`` field (rich's own speed estimate)."""
+    """``12,345 rows/s`` for a task added with a ``unit`` field: done so far / time so far.
+
+    The average since the start, not rich's windowed speed: updates come a chunk at a time, too
+    rarely for a window, and the average is what tells how long a large file will take.
+    """
 
     def render(self, task: Task) -> Text:
         unit = task.fields.get("unit")
         if unit is None:
             return Text("")
-        speed = task.finished_speed or task.speed
-        return Text("…" if speed is None else f"{speed:,.0f} {unit}/s", style="progress.data.speed")
+        seconds = task.finished_time or task.elapsed
+        if not seconds or not task.completed:
+            return Text("…", style="progress.data.speed")
+        return Text(f"{task.completed / seconds:,.0f} {unit}/s", style="progress.data.speed")
 
 
 def _progress() -> Progress:
@@ -579,8 +587,10 @@ def review_list(
         frame = claims.claims(status)
     if fmt is ClaimFormat.jsonl:
         dates = {c: "string" for c in ("time_start", "time_end", "published")}
-        lines = frame.astype(dates).drop(columns=["quantities"]).to_json(
-            orient="records", lines=True, date_format="iso"
+        lines = (
+            frame.astype(dates)
+            .drop(columns=["quantities"])
+            .to_json(orient="records", lines=True, date_format="iso")
         )
         sys.stdout.write(lines + ("\n" if len(frame) else ""))
         return

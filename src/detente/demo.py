@@ -4,9 +4,10 @@
     >>> result.report_html                        # doctest: +SKIP
     PosixPath('demo-output/report.html')
 
-Steps: a fresh DuckDB store; UCDP GED events for Ukraine read through ``data/ucdp/mapping.yaml``
-as fire of unknown attribution; synthetic (clearly labelled) equipment sightings around the line
-of contact; Minsk II evaluated as of the end of 2021; JSON, Markdown and HTML written.
+Steps: a fresh DuckDB store; UCDP GED events for Ukraine read through the built-in ``ucdp``
+mapping (``detente/ingest/presets/ucdp.yaml``) as fire of unknown attribution; synthetic
+(clearly labelled) equipment sightings around the line of contact; Minsk II evaluated as of the
+end of 2021; JSON, Markdown and HTML written.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from pathlib import Path
 from detente.agreement import load_agreement
 from detente.engine import evaluate
 from detente.errors import InputError, Problem
-from detente.ingest import load_mapping
+from detente.ingest import load_preset
 from detente.report import to_html, to_markdown
 from detente.store import open_store
 from detente.synth import synthesize
 
 AGREEMENT = Path("examples/minsk2/agreement.yaml")
 UCDP = Path("data/ucdp/ucdp_ged_ukraine_2014-01_2022-01.csv")
-UCDP_MAPPING = Path("data/ucdp/mapping.yaml")
+UCDP_MAPPING = "ucdp"  # a built-in mapping: installed with the package, not read from data/
 AS_OF = datetime.fromisoformat("2021-12-31T23:59:59+02:00")
 NOTE = (
     "Evidence: UCDP GED 22.1 events for Ukraine (real; fire of unknown attribution) and "
@@ -47,7 +48,7 @@ def run_demo(
     out_dir: Path, *, root: Path = Path("."), n: int = 20_000, say: Callable[[str], None] = print
 ) -> DemoResult:
     """Build the demo store from scratch and write the reports into ``out_dir``."""
-    paths = [root / p for p in (AGREEMENT, UCDP, UCDP_MAPPING)]
+    paths = [root / p for p in (AGREEMENT, UCDP)]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise InputError(
@@ -64,7 +65,7 @@ def run_demo(
     synthesize(agreement, n=n, seed=7).to_csv(sightings, index=False)
     say(f"wrote {n:,} SYNTHETIC sightings to {sightings}")
     with open_store(db) as store:
-        for file, mapping in ((paths[1], load_mapping(paths[2])), (sightings, None)):
+        for file, mapping in ((paths[1], load_preset(UCDP_MAPPING)), (sightings, None)):
             ingested = store.ingest_observations(file, mapping=mapping)
             say(f"stored {ingested.stored:,} of {ingested.rows:,} rows from {file}")
         frame = store.observations()

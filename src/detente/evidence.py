@@ -24,7 +24,10 @@ CSV_REQUIRED = (
     "count", "source", "reliability", "credibility", "note",
 )  # fmt: skip
 #: Optional columns of the canonical CSV.
-CSV_OPTIONAL = ("count_low", "count_high", "place_uncertainty_km", "time_uncertainty_days")
+CSV_OPTIONAL = (
+    "count_low", "count_high", "place_uncertainty_km", "time_uncertainty_days",
+    "place_precision", "time_precision",
+)  # fmt: skip
 
 #: Columns of an observation frame, in order, with their pandas dtypes.
 OBSERVATION_COLUMNS: dict[str, str] = {
@@ -44,6 +47,10 @@ OBSERVATION_COLUMNS: dict[str, str] = {
     "note": "string",
     "place_uncertainty_km": "float64",
     "time_uncertainty_days": "float64",
+    # The source's own precision codes (e.g. "ucdp:2", "acled:1"), kept beside the uncertainty
+    # they were translated into, so a reader can always go back to what the source said.
+    "place_precision": "string",
+    "time_precision": "string",
     "content_hash": "string",
     "prov_file": "string",
     "prov_row": "int64",
@@ -54,6 +61,10 @@ OBSERVATION_COLUMNS: dict[str, str] = {
 HASHED_COLUMNS = tuple(
     c for c in OBSERVATION_COLUMNS if c not in ("content_hash", "prov_file", "prov_row")
 )
+#: Hashed columns added after the first release: they enter the canonical text only when given
+#: (tagged with their name), so a record without them keeps the hash it always had and stores
+#: written before them stay consistent. A frame may lack them; they are then NULL.
+TAGGED_COLUMNS = ("place_precision", "time_precision")
 
 RELIABILITY = ("A", "B", "C", "D", "E", "F")
 CREDIBILITY = (1, 2, 3, 4, 5, 6)
@@ -83,6 +94,8 @@ def meets_grade(
 def evidence_digest(record_hashes: pd.Series) -> str:
     """sha256 over the sorted content hashes: the identity of an evidence set, order-free."""
     hashes = pa.array(record_hashes, type=pa.large_string(), from_pandas=True)
+    if isinstance(hashes, pa.ChunkedArray):  # Arrow-backed columns come back chunked
+        hashes = hashes.combine_chunks()
     ordered = hashes.take(pc.sort_indices(hashes))  # Arrow's sort: ~10x NumPy's on strings
     # Hash the lengths and the bytes of the sorted strings straight from Arrow's buffers.
     offsets = np.frombuffer(ordered.buffers()[1], dtype=np.int64)[: len(ordered) + 1]
@@ -101,11 +114,15 @@ def _hash_sql() -> str:
     Text fields are written ``<bytes>:<text>`` (the length prefix makes the whole unambiguous
     whatever they contain, so nothing needs escaping), numbers as DuckDB's shortest round-trip
     text, the time as ISO with microseconds and ``Z``; NULL is ``-``, which no written field can
-    be. So the hash can be recomputed from the stored values anywhere.
+    be. The :data:`TAGGED_COLUMNS` follow as ``name=<bytes>:<text>`` when not NULL and are left
+    out when NULL. So the hash can be recomputed from the stored values anywhere.
     """
     parts = []
     for col in HASHED_COLUMNS:
         name = f'"{col}"'
+        if col in TAGGED_COLUMNS:  # NULL makes the whole part NULL, which concat_ws skips
+            parts.append(f"'{col}=' || strlen({name}) || ':' || {name}")
+            continue
         if col == "time":  # passed as epoch microseconds: no time zone setting can interfere
             text = f"strftime(make_timestamp({name}), '%Y-%m-%dT%H:%M:%S.%fZ')"
         elif OBSERVATION_COLUMNS[col] == "string":
@@ -134,7 +151,10 @@ def content_hashes(frame: pd.DataFrame) -> pd.Series:
     >>> content_hashes(parsed.frame).equals(parsed.frame["content_hash"])   # doctest: +SKIP
     True
     """
-    data = pd.DataFrame({c: frame[c] for c in HASHED_COLUMNS})
+    absent = pd.Series(pd.NA, index=frame.index, dtype="string")
+    data = pd.DataFrame(
+        {c: frame[c] if c in frame or c not in TAGGED_COLUMNS else absent for c in HASHED_COLUMNS}
+    )
     data["time"] = (
         frame["time"].dt.tz_convert(None).astype("datetime64[us]").to_numpy().view(np.int64)
     )

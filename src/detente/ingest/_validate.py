@@ -1,11 +1,17 @@
 """Validate and normalise the canonical fields of a source, column by column, into a Parsed.
 
 Only the bad rows are visited (to word their messages); the valid ones make the observation frame,
-each with its content hash (:func:`detente.evidence.content_hashes`).
+each with its content hash (:func:`detente.evidence.content_hashes`). A large file is validated
+in chunks (:func:`_validate`, one per chunk) that :func:`_join` puts together, checking ids
+across the whole file:
+
+    >>> parsed = _join([_validate(src, values, origin) for src, values in chunks], "id")
+    ... # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +36,11 @@ TIME_RE = (
 )
 NUM_RE = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 DATE_RE = r"\d{4}-\d{2}-\d{2}"
+#: A precision code: letters and digits in runs joined by single ``: _ . / -`` (``ucdp:2``).
+CODE_RE = r"[A-Za-z0-9]+(?:[_.:/-][A-Za-z0-9]+)*"
+MAX_CODE = 64
+#: strftime directives that give a time of day; a format without any gives a date alone.
+TIME_OF_DAY_RE = r"%[HIMSfXcTRrp]"
 MAX_COUNT = 10**15  # beyond this a float can no longer hold every integer exactly
 
 
@@ -43,6 +54,8 @@ class Parsed:
     #: The source text of every row read (columns as in the file), indexed by line/feature.
     raw: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
     unit: str = "line"
+    #: sha256 of the file's bytes, computed while they were read ("" when not known)
+    file_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,14 +83,17 @@ class _Checks:
     def number(self, f: str, lo: float, hi: float, *, required: bool) -> np.ndarray:
         """Float values of a field; empty -> NaN."""
         s = self.values[f]
+        if required:
+            self.required(f)
+        given = (s != "").to_numpy()
+        if not given.any():  # an absent optional column (the usual case): nothing to parse
+            return np.full(len(s), np.nan)
         # A regex then a cast: much faster than pd.to_numeric on text, and "inf"/"nan" are
         # rejected for free.
         x = s.where(s.str.fullmatch(NUM_RE)).astype("float64").to_numpy(na_value=np.nan)
-        if required:
-            self.required(f)
         self.add(
             f,
-            (s != "").to_numpy() & ~np.isfinite(x),
+            given & ~np.isfinite(x),
             lambda i: f"{s.iat[i]!r} is not a finite number",
         )
         with np.errstate(invalid="ignore"):
@@ -131,25 +147,52 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def _validate(src: _Source, v: dict[str, pd.Series], origin: dict[str, str]) -> Parsed:
+def _validate(
+    src: _Source,
+    v: dict[str, pd.Series],
+    origin: dict[str, str],
+    time_formats: tuple[str, ...] = (),
+) -> Parsed:
+    """Validate one source (or one chunk of it); ids are checked across chunks by :func:`_join`.
+
+    ``time_formats`` are strptime formats tried, in order, on times that are not ISO 8601.
+    """
     checks = _Checks(v)
-    cols = _normalise(checks, v)
+    cols = _normalise(checks, v, time_formats)
     problems, bad = checks.problems(src, origin)
     frame = _frame(cols, src, ~bad)
-    frame, conflicts = _drop_id_conflicts(frame, src, origin)
-    problems = sorted(src.problems + problems + conflicts, key=lambda p: (p.line, _order(p.field)))
     raw = src.raw.set_axis(pd.Index(src.lines, name=src.unit))
-    return Parsed(frame, problems, len(src.lines), raw, src.unit)
+    return Parsed(frame, src.problems + problems, len(src.lines), raw, src.unit)
+
+
+def _join(parts: list[Parsed], file: str, id_origin: str) -> Parsed:
+    """One Parsed from the chunks of a file: rows in file order, ids checked across chunks.
+
+    >>> _join([first, second], "s.csv", "id").rows == first.rows + second.rows  # doctest: +SKIP
+    True
+    """
+    unit = parts[0].unit
+    if len(parts) == 1:
+        frame, raw = parts[0].frame, parts[0].raw
+    else:
+        frame = pd.concat([p.frame for p in parts], ignore_index=True)
+        raw = pd.concat([p.raw for p in parts])
+    frame, conflicts = _drop_id_conflicts(frame, file, unit, id_origin)
+    problems = [q for p in parts for q in p.problems] + conflicts
+    problems.sort(key=lambda p: (p.line, _order(p.field)))
+    return Parsed(frame, problems, sum(p.rows for p in parts), raw, unit)
 
 
 def _order(name: str) -> int:
     return FIELDS.index(name) if name in FIELDS else len(FIELDS)
 
 
-def _normalise(c: _Checks, v: dict[str, pd.Series]) -> dict[str, Any]:
+def _normalise(
+    c: _Checks, v: dict[str, pd.Series], time_formats: tuple[str, ...]
+) -> dict[str, Any]:
     """Check every field and return the normalised columns (valid where the row is valid)."""
     c.required("id")
-    time, date_only = _times(c, v["time"])
+    time, date_only = _times(c, v["time"], time_formats)
     lon = c.number("lon", -180, 180, required=True)
     lat = c.number("lat", -90, 90, required=True)
     kind = v["kind"]
@@ -174,6 +217,7 @@ def _normalise(c: _Checks, v: dict[str, pd.Series]) -> dict[str, Any]:
     cred = c.integer("credibility", 1, 6)
     place = c.number("place_uncertainty_km", 0, np.inf, required=False)
     tunc = c.number("time_uncertainty_days", 0, np.inf, required=False)
+    place_code, time_code = _code(c, "place_precision"), _code(c, "time_precision")
     return {
         "id": v["id"],
         "time": time,
@@ -190,20 +234,52 @@ def _normalise(c: _Checks, v: dict[str, pd.Series]) -> dict[str, Any]:
         "place_uncertainty_km": np.where(np.isnan(place), 0.0, place) + 0.0,
         "time_uncertainty_days": np.where(np.isnan(tunc), np.where(date_only, 1.0, 0.0), tunc)
         + 0.0,
+        "place_precision": place_code,
+        "time_precision": time_code,
     }
 
 
-def _times(c: _Checks, s: pd.Series) -> tuple[pd.Series, np.ndarray]:
+def _times(c: _Checks, s: pd.Series, formats: tuple[str, ...] = ()) -> tuple[pd.Series, np.ndarray]:
+    """UTC times of a text column, and where each is a date alone (a day wide).
+
+    ISO 8601 first; then each of ``formats`` (strptime, e.g. ``%d %B %Y``) on what is left.
+    """
     shaped = s.str.fullmatch(TIME_RE).to_numpy(dtype=bool)
     parsed = pd.to_datetime(s.where(shaped), utc=True, format="ISO8601", errors="coerce")
     time = parsed.astype("datetime64[us, UTC]")
+    date_only = s.str.fullmatch(DATE_RE).to_numpy(dtype=bool)
+    for fmt in formats:
+        todo = (s != "").to_numpy() & time.isna().to_numpy()
+        if not todo.any():
+            break
+        other = pd.to_datetime(s.where(todo), utc=True, format=fmt, errors="coerce")
+        time = time.fillna(other.astype("datetime64[us, UTC]"))
+        if not re.search(TIME_OF_DAY_RE, fmt):
+            date_only = date_only | (todo & other.notna().to_numpy())
     c.required("time")
+    expected = "an ISO 8601 time (e.g. 2015-03-01T14:30:00Z or 2015-03-01)"
+    if formats:
+        expected += f" or a time in the mapping's formats ({', '.join(formats)})"
     c.add(
         "time",
         (s != "").to_numpy() & time.isna().to_numpy(),
-        lambda i: f"{s.iat[i]!r} is not an ISO 8601 time (e.g. 2015-03-01T14:30:00Z or 2015-03-01)",
+        lambda i: f"{s.iat[i]!r} is not {expected}",
     )
-    return time, s.str.fullmatch(DATE_RE).to_numpy(dtype=bool)
+    return time, date_only
+
+
+def _code(c: _Checks, f: str) -> pd.Series:
+    """A source's own precision code (``ucdp:2``); empty -> NULL."""
+    s = c.values[f]
+    c.add(
+        f,
+        (s != "") & (~s.str.fullmatch(CODE_RE) | (s.str.len() > MAX_CODE)),
+        lambda i: (
+            f"{s.iat[i]!r} is not a precision code (letters and digits joined by : _ . / -, "
+            f"at most {MAX_CODE} characters, e.g. ucdp:2)"
+        ),
+    )
+    return s.where(s != "")
 
 
 def _identifier(c: _Checks, f: str) -> pd.Series:
@@ -268,24 +344,30 @@ def _frame(cols: dict[str, Any], src: _Source, valid: np.ndarray) -> pd.DataFram
 
 
 def _drop_id_conflicts(
-    frame: pd.DataFrame, src: _Source, origin: dict[str, str]
+    frame: pd.DataFrame, file: str, unit: str, id_origin: str
 ) -> tuple[pd.DataFrame, list[RowProblem]]:
     """Rows sharing an id with different content are all bad (which one is right is unknown)."""
-    kinds = frame.groupby("id")["content_hash"].transform("nunique")
-    conflict = (kinds > 1).to_numpy(dtype=bool)
+    # Most files repeat no id: finding that out with one hash pass is much cheaper than
+    # grouping every row, so only the repeated ids are grouped.
+    repeated = frame["id"].duplicated(keep=False).to_numpy(dtype=bool)
+    if not repeated.any():
+        return frame, []
+    kinds = frame.loc[repeated].groupby("id")["content_hash"].transform("nunique")
+    conflict = np.zeros(len(frame), dtype=bool)
+    conflict[np.flatnonzero(repeated)] = (kinds > 1).to_numpy(dtype=bool)
     if not conflict.any():
         return frame, []
     clash = frame.loc[conflict, ["id", "prov_row"]]
     where = clash.groupby("id")["prov_row"].agg(lambda rows: ", ".join(map(str, rows)))
-    unit = "lines" if src.unit == "line" else "features"
+    units = "lines" if unit == "line" else "features"
     problems = [
         RowProblem(
-            src.file,
+            file,
             int(row),
-            origin["id"],
+            id_origin,
             ident,
-            f"id {ident!r} is used with different content on {unit} {where[ident]}",
-            src.unit,
+            f"id {ident!r} is used with different content on {units} {where[ident]}",
+            unit,
         )
         for ident, row in zip(clash["id"], clash["prov_row"], strict=True)
     ]

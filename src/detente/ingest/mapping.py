@@ -2,27 +2,42 @@
 
     >>> parse_mapping("columns: {id: event_id, time: date_start}", "m.yaml").columns["time"]
     'date_start'
+    >>> resolve_mapping("acled", "actor=actor1").columns["actor"]
+    'actor1'
 
-The file format is described in the docstring of :mod:`detente.ingest`.
+The file format is described in the docstring of :mod:`detente.ingest`. A mapping comes from a
+file, from a built-in preset (:data:`PRESETS`, shipped in ``detente/ingest/presets/``), from the
+command line (``--map "time=date_start,kind='fire'"``, see :func:`parse_map_option`), or from a
+file or preset with command-line items on top (:func:`resolve_mapping`).
 """
 
 from __future__ import annotations
 
+import re
 import string
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from detente._yaml import Positions, YamlError, format_path, load_with_positions
 from detente.errors import InputError, Problem
-from detente.ingest._sources import FIELDS, RowProblem, _Source
+from detente.ingest._sources import FIELDS, RowProblem, _filled, _Source
 
-SECTIONS = ("columns", "id_prefix", "constants", "templates", "values")
+SECTIONS = ("columns", "id_prefix", "constants", "templates", "values", "formats")
 #: Fields a mapped file must provide (the others may be empty and take their defaults).
 MAPPED_REQUIRED = ("id", "time", "lon", "lat", "kind", "source", "reliability", "credibility")
+#: Built-in mappings: ``--mapping ucdp`` reads ``detente/ingest/presets/ucdp.yaml``.
+PRESETS = ("acled", "ucdp")
+#: How many keys of a ``values`` table a message about an unknown value lists.
+SHOWN_KEYS = 8
+#: The "file" named by problems in a mapping given with ``--map``.
+COMMAND_LINE = "<command line>"
 
 
 # --------------------------------------------------------------------------- mappings
@@ -52,6 +67,10 @@ class Mapping:
     #: canonical field -> list of (literal text, source column or None)
     templates: dict[str, list[tuple[str, str | None]]] = field(default_factory=dict)
     values: dict[str, ValueMap] = field(default_factory=dict)
+    #: strptime formats tried, in order, on times that are not ISO 8601 (``formats: {time: …}``)
+    time_formats: tuple[str, ...] = ()
+    #: fields given on the command line (``--map``), which messages name as such
+    command_line: frozenset[str] = frozenset()
     positions: Positions = field(default_factory=dict, repr=False, compare=False)
 
     def where(self, *path: str | int) -> int | None:
@@ -76,9 +95,55 @@ def load_mapping(path: Path) -> Mapping:
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        message = f"no such mapping file (built-in mappings: {', '.join(PRESETS)})"
+        raise InputError([Problem(str(path), "", message)]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError([Problem(str(path), "", f"cannot read mapping: {exc}")]) from exc
     return parse_mapping(text, str(path))
+
+
+def preset_file(name: str) -> Path:
+    """Where a built-in mapping is installed (``detente/ingest/presets/NAME.yaml``).
+
+    >>> preset_file("acled").name
+    'acled.yaml'
+    """
+    return Path(str(resources.files("detente.ingest").joinpath("presets", f"{name}.yaml")))
+
+
+def load_preset(name: str) -> Mapping:
+    """A built-in mapping by name (one of :data:`PRESETS`).
+
+    >>> load_preset("ucdp").id_prefix
+    'ucdp-'
+    """
+    if name not in PRESETS:
+        message = f"unknown built-in mapping {name!r}; built-in mappings: {', '.join(PRESETS)}"
+        raise InputError([Problem(COMMAND_LINE, "--mapping", message)])
+    preset = resources.files("detente.ingest").joinpath("presets", f"{name}.yaml")
+    return parse_mapping(preset.read_text(encoding="utf-8"), str(preset))
+
+
+def resolve_mapping(name: str | Path | None, items: str | None = None) -> Mapping | None:
+    """The mapping of ``--mapping NAME`` (a built-in name or a file) and ``--map ITEMS``.
+
+    A bare built-in name (``ucdp``, ``acled``) is the preset even if a file of that name exists
+    (write ``./ucdp`` for the file). ``--map`` items replace whatever the file says about
+    the same fields.
+
+    >>> resolve_mapping("ucdp", "kind='incident'").constants["kind"]
+    'incident'
+    >>> resolve_mapping(None, None) is None
+    True
+    """
+    base: Mapping | None = None
+    if name is not None:
+        text = str(name)
+        base = load_preset(text) if text in PRESETS else load_mapping(Path(text))
+    if items is not None:
+        base = combine(base, parse_map_option(items))
+    return base
 
 
 def parse_mapping(text: str, file: str) -> Mapping:
@@ -105,6 +170,7 @@ def parse_mapping(text: str, file: str) -> Mapping:
         constants=_text_table(data, "constants", bad),
         templates=_templates(data, bad),
         values=_values(data, bad),
+        time_formats=_formats(data, bad),
         positions=pos,
     )
     _check_fields_once(mapping, bad)
@@ -195,6 +261,19 @@ def _values(data: dict[str, Any], bad: Bad) -> dict[str, ValueMap]:
     return out
 
 
+def _formats(data: dict[str, Any], bad: Bad) -> tuple[str, ...]:
+    section = data.get("formats") or {}
+    if not isinstance(section, dict) or set(section) - {"time"}:
+        bad(("formats",), "expected {time: strptime format or list of formats}")
+        return ()
+    given = section.get("time", [])
+    formats = [given] if isinstance(given, str) else given
+    if not isinstance(formats, list) or not all(isinstance(f, str) and "%" in f for f in formats):
+        bad(("formats", "time"), "expected a strptime format such as '%d %B %Y', or a list of them")
+        return ()
+    return tuple(formats)
+
+
 def _check_fields_once(mapping: Mapping, bad: Bad) -> None:
     seen: dict[str, str] = {}
     for section in ("columns", "constants", "templates", "values"):
@@ -204,13 +283,124 @@ def _check_fields_once(mapping: Mapping, bad: Bad) -> None:
             seen[key] = section
 
 
+# --------------------------------------------------------------------------- --map and combining
+# ``--map "time=date_start,lon=longitude,kind='fire'"``: comma-separated ``field=column`` and
+# ``field='constant'`` (or "constant") items. A quoted constant may hold commas; a column name
+# may not. The command line is short, so it is parsed character by character.
+
+
+def parse_map_option(text: str) -> Mapping:
+    """The mapping given by a ``--map`` option; every bad item is an InputError naming it.
+
+    >>> m = parse_map_option("time=date_start, kind='fire', source='ACLED, 2024'")
+    >>> m.columns, m.constants
+    ({'time': 'date_start'}, {'kind': 'fire', 'source': 'ACLED, 2024'})
+    """
+    problems: list[Problem] = []
+    columns: dict[str, str] = {}
+    constants: dict[str, str] = {}
+    items = _split_items(text)
+    for number, item in enumerate(items, start=1):
+        try:
+            name, value, quoted = _map_item(item, len(items))
+            if name in columns or name in constants:
+                raise ValueError(f"field {name!r} is given twice")
+        except ValueError as exc:
+            problems.append(Problem(COMMAND_LINE, "--map", f"item {number} {item!r}: {exc}"))
+            continue
+        (constants if quoted else columns)[name] = value
+    if problems:
+        raise InputError(problems)
+    return Mapping(
+        file=COMMAND_LINE,
+        columns=columns,
+        constants=constants,
+        command_line=frozenset(columns) | frozenset(constants),
+    )
+
+
+def _split_items(text: str) -> list[str]:
+    """Split at the commas outside quotes; an unclosed quote is an InputError."""
+    items: list[str] = []
+    current: list[str] = []
+    quote = ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == ",":
+            items.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quote:
+        message = f"a {quote} quote is not closed in {text!r}"
+        raise InputError([Problem(COMMAND_LINE, "--map", message)])
+    items.append("".join(current))
+    return items
+
+
+_ITEM_RE = re.compile(r"\s*([^=]*?)\s*=\s*(.*?)\s*", re.DOTALL)
+_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"", re.DOTALL)
+
+
+def _map_item(item: str, count: int) -> tuple[str, str, bool]:
+    """``(field, column or constant, is_constant)`` of one item, or ValueError saying why not."""
+    if not item.strip():
+        where = "the option" if count == 1 else "the item (check for stray commas)"
+        raise ValueError(f"{where} is empty; expected field=column or field='constant'")
+    found = _ITEM_RE.fullmatch(item)
+    if found is None:
+        raise ValueError("expected field=column or field='constant'")
+    name, value = found[1], found[2]
+    if name not in FIELDS:
+        raise ValueError(f"unknown field {name!r}; canonical fields are {', '.join(FIELDS)}")
+    if value[:1] in ("'", '"'):
+        quoted = _QUOTED_RE.fullmatch(value)
+        if quoted is None:
+            raise ValueError("text after the closing quote (quote the whole constant)")
+        return name, quoted[1] if quoted[1] is not None else quoted[2], True
+    if not value:
+        raise ValueError(f"no column after '{name}='; write {name}='' for an empty constant")
+    if any(q in value for q in "'\""):
+        raise ValueError("a column name cannot contain quotes; quote a constant from its start")
+    return name, value, False
+
+
+def combine(base: Mapping | None, extra: Mapping) -> Mapping:
+    """``base`` with the fields of ``extra`` (from ``--map``) replacing what it says of them.
+
+    >>> combine(parse_mapping("constants: {kind: fire}", "m.yaml"),
+    ...         parse_map_option("kind=event")).columns
+    {'kind': 'event'}
+    """
+    if base is None:
+        return extra
+    given = set(extra.columns) | set(extra.constants)
+
+    def keep(section: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in section.items() if k not in given}
+
+    return replace(
+        base,
+        columns=keep(base.columns) | extra.columns,
+        constants=keep(base.constants) | extra.constants,
+        templates=keep(base.templates),
+        values=keep(base.values),
+        command_line=base.command_line | extra.command_line,
+    )
+
+
 # --------------------------------------------------------------------------- applying a mapping
 
 
 def _apply_mapping(src: _Source, m: Mapping) -> tuple[dict[str, pd.Series], dict[str, str]]:
     raw, n = src.raw, len(src.raw)
     missing = [
-        Problem(
+        Problem(COMMAND_LINE, f"--map {path[1]}", f"source column '{col}' is not in {src.file}")
+        if path[0] == "columns" and path[1] in m.command_line
+        else Problem(
             m.file,
             format_path(path),
             f"source column '{col}' is not in {src.file}",
@@ -226,7 +416,8 @@ def _apply_mapping(src: _Source, m: Mapping) -> tuple[dict[str, pd.Series], dict
     for f, col in m.columns.items():
         values[f], origin[f] = raw[col], col
     for f, const in m.constants.items():
-        values[f], origin[f] = pd.Series([const] * n, dtype=str), f"{f} (mapping constant)"
+        how = "--map" if f in m.command_line else "mapping"
+        values[f], origin[f] = _filled(const, n), f"{f} ({how} constant)"
     for f, parts in m.templates.items():
         values[f], origin[f] = _fill_template(raw, parts, n), f"{f} (mapping template)"
     for f, vmap in m.values.items():
@@ -248,15 +439,20 @@ def _apply_mapping(src: _Source, m: Mapping) -> tuple[dict[str, pd.Series], dict
         )
     if m.id_prefix:
         values["id"] = (m.id_prefix + values["id"]).where(values["id"] != "", "")
-    empty = pd.Series([""] * n, dtype=str)
+    empty = _filled("", n)
     return {f: values.get(f, empty).reset_index(drop=True) for f in FIELDS}, origin
 
 
 def _fill_template(raw: pd.DataFrame, parts: list[tuple[str, str | None]], n: int) -> pd.Series:
-    out = pd.Series([""] * n, dtype=str)
-    for literal, col in parts:
-        out = out + (raw[col] if col else literal)
-    return out.str.strip()
+    """The template filled in for every row, stripped (one Arrow join: no per-part copies)."""
+    if not parts:
+        return _filled("", n)
+    text = pa.large_string()
+    pieces = [pa.array(raw[col], type=text) if col else pa.scalar(lit, text) for lit, col in parts]
+    if all(isinstance(p, pa.Scalar) for p in pieces):  # a constant written as a template
+        pieces.append(pa.array(_filled("", n), type=text))
+    joined = pc.binary_join_element_wise(*pieces, pa.scalar("", text))
+    return pd.Series(joined, index=pd.RangeIndex(n), dtype=str).str.strip()
 
 
 def _translate(src: _Source, f: str, vmap: ValueMap) -> pd.Series:
@@ -267,7 +463,9 @@ def _translate(src: _Source, f: str, vmap: ValueMap) -> pd.Series:
     if vmap.default is not None:
         return out.fillna(vmap.default).astype(str)
     rows = np.flatnonzero(unknown.to_numpy(dtype=bool))
-    keys = ", ".join(vmap.table)
+    keys = ", ".join(list(vmap.table)[:SHOWN_KEYS])
+    if len(vmap.table) > SHOWN_KEYS:
+        keys += f", … {len(vmap.table)} in all"
     src.reported.append((f, rows))
     src.problems.extend(
         RowProblem(

@@ -20,6 +20,11 @@ Rules (docs/evidence-format.md says the same for users):
   A-F (any case), ``credibility`` 1-6; ``source`` and ``id`` are required; an id used twice in
   one file with different content makes all those rows bad.
 - ``place_uncertainty_km`` and ``time_uncertainty_days`` are >= 0 (default 0).
+- ``place_precision`` and ``time_precision`` are the source's own codes (``ucdp:2``), kept as
+  text beside the uncertainties; empty means NULL. They never change what the engine decides.
+- With a mapping whose ``formats`` section lists strptime formats (``formats: {time: "%d %B
+  %Y"}``), a time that is not ISO 8601 is tried with each in turn; a format without a time of
+  day gives a date alone (a day wide), like an ISO date.
 - A missing required column, or an unknown column in a file read without a mapping, is an
   :class:`~detente.errors.InputError` for the whole file (a typo must not be silently dropped).
 
@@ -28,24 +33,46 @@ Each valid row gets a ``content_hash``: sha256 over a canonical text of its
 
 The work is split: :mod:`detente.ingest._sources` reads files, :mod:`detente.ingest.mapping`
 applies a mapping, :mod:`detente.ingest._validate` checks and normalises; this module joins them.
+A CSV file goes through all three in chunks of :data:`~detente.ingest._sources.CHUNK_ROWS`
+records, so ``progress(rows_done, rows_expected)`` is called while a large file is read.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from detente.errors import InputError, Problem
 from detente.evidence import CSV_REQUIRED
-from detente.ingest._sources import FIELDS, _expected, _read_csv, _read_geojson, _Source
-from detente.ingest._validate import Parsed, _validate
+from detente.ingest._sources import (
+    CHUNK_ROWS,
+    FIELDS,
+    _expected,
+    _filled,
+    _iter_csv,
+    _read_geojson,
+    _Source,
+)
+from detente.ingest._validate import Parsed, _join, _validate
 from detente.ingest.mapping import Mapping, _apply_mapping
 
 __all__ = ["read_observations"]
 
+#: ``progress(rows_done, rows_expected)``; the expectation is refined as the file is read.
+Progress = Callable[[int, int], None]
 
-def read_observations(path: Path, mapping: Mapping | None = None) -> Parsed:
+
+def read_observations(
+    path: Path,
+    mapping: Mapping | None = None,
+    *,
+    progress: Progress | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Parsed:
     """Read a canonical CSV, a GeoJSON FeatureCollection or a mapped file into observations.
 
     >>> p = read_observations(Path("tests/data/sightings.csv"))   # doctest: +SKIP
@@ -53,10 +80,34 @@ def read_observations(path: Path, mapping: Mapping | None = None) -> Parsed:
     True
     """
     path = Path(path)
-    geojson = path.suffix.lower() in (".geojson", ".json")
-    src = _read_geojson(path) if geojson else _read_csv(path)
-    values, origin = _to_canonical(src, mapping)
-    return _validate(src, values, origin)
+    size = path.stat().st_size if path.is_file() else 0
+    parts: list[Parsed] = []
+    id_origin = "id"
+    digest = hashlib.sha256()
+    for src in _sources(path, chunk_rows, digest):
+        values, origin = _to_canonical(src, mapping)
+        formats = mapping.time_formats if mapping else ()
+        parts.append(_validate(src, values, origin, formats))
+        id_origin = origin["id"]
+        if progress:
+            done = sum(p.rows for p in parts)
+            progress(done, _expected_rows(done, src.end_byte, size))
+    if not parts:  # pandas raises on an empty file first; this keeps _join's promise anyway
+        raise InputError([Problem(str(path), "", f"the file is empty; expected {_expected()}")])
+    return replace(_join(parts, str(path), id_origin), file_sha256=digest.hexdigest())
+
+
+def _sources(path: Path, chunk_rows: int, digest: hashlib._Hash) -> Iterator[_Source]:
+    if path.suffix.lower() in (".geojson", ".json"):
+        return iter([_read_geojson(path, digest)])  # JSON is parsed whole
+    return _iter_csv(path, chunk_rows, digest)
+
+
+def _expected_rows(done: int, end_byte: int, size: int) -> int:
+    """Rows a file probably holds, from the rows in the part of it read so far."""
+    if end_byte <= 0 or end_byte >= size:
+        return done
+    return max(done, round(done * size / end_byte))
 
 
 # --------------------------------------------------------------------------- canonical fields
@@ -68,7 +119,7 @@ def _to_canonical(
     """Text of every canonical field, and the source name to show for it in messages."""
     if mapping is None:
         _check_columns(src)
-        empty = pd.Series([""] * len(src.raw), dtype=str)
+        empty = _filled("", len(src.raw))
         return {f: src.raw.get(f, empty) for f in FIELDS}, {f: f for f in FIELDS}
     return _apply_mapping(src, mapping)
 

@@ -19,6 +19,11 @@ Rules:
   read, one line per bad field; the good rows are stored.
 - Times are stored as TIMESTAMPTZ and the session time zone is UTC, so they come back as
   ``datetime64[us, UTC]``.
+- A store written by an older Detente is upgraded when opened (:data:`_MIGRATIONS`: columns are
+  only ever added, existing rows keep their values and hashes); one written by a newer Detente
+  is refused with a message.
+- ``progress(stage, done, total)`` is called while a file is read (stage ``"reading"``, rows
+  read and validated, total estimated from the bytes read) and stored (``"storing"``).
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ from detente.errors import InputError, Problem
 from detente.evidence import OBSERVATION_COLUMNS
 from detente.ingest import Mapping, Parsed, RowProblem, read_observations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_PROBLEMS = 50
+#: Rows per INSERT when storing (one transaction whatever the size): progress between them.
+STORE_CHUNK_ROWS = 100_000
 
 _SQL_TYPES = {
     "string": "VARCHAR",
@@ -63,6 +70,20 @@ _SCHEMA = [
     + ", ".join(f'"{c}" {_SQL_TYPES[t]}' for c, t in OBSERVATION_COLUMNS.items())
     + ", batch_id BIGINT, ingested_at TIMESTAMPTZ)",
 ]
+#: Statements taking a store from schema version k to k + 1, run in one transaction when an
+#: older store is opened; afterwards every _SCHEMA statement runs too (they are all IF NOT
+#: EXISTS), which creates tables added since.
+_MIGRATIONS: dict[int, list[str]] = {
+    # 2: the sources' own precision codes (ALTER TABLE appends them after ingested_at; every
+    # statement names its columns, so the order does not matter).
+    1: [
+        "ALTER TABLE observations ADD COLUMN place_precision VARCHAR",
+        "ALTER TABLE observations ADD COLUMN time_precision VARCHAR",
+    ],
+}
+
+#: ``progress(stage, done, total)``: stage "reading" or "storing", done and total in rows.
+StageProgress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -141,12 +162,36 @@ class DuckDBStore:
                     f"this version reads up to {SCHEMA_VERSION}"
                 )
                 raise InputError([Problem(self.path, "schema_version", message)])
+            if version < SCHEMA_VERSION:
+                self._upgrade(version)
             return
         self.con.begin()
         for statement in _SCHEMA:
             self.con.execute(statement)
         self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self.con.commit()
+
+    def _upgrade(self, version: int) -> None:
+        """Bring a store written by an older Detente to SCHEMA_VERSION, all or nothing."""
+        self.con.begin()
+        try:
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS.get(step, []):
+                    self.con.execute(statement)
+            for statement in _SCHEMA:
+                self.con.execute(statement)
+            self.con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            )
+            self.con.commit()
+        except duckdb.Error as exc:
+            self.con.rollback()
+            self.close()
+            message = (
+                f"cannot upgrade the store from schema version {version} to {SCHEMA_VERSION} "
+                f"({exc}); open it with the Detente that wrote it, or ingest into a new store"
+            )
+            raise InputError([Problem(self.path, "schema_version", message)]) from exc
 
     def close(self) -> None:
         """Close the database (the store cannot be used afterwards)."""
@@ -197,33 +242,40 @@ class DuckDBStore:
         mapping: Mapping | None = None,
         skip_bad: bool = False,
         rejects: Path | None = None,
-        progress: Callable[[int, int], None] | None = None,
+        progress: StageProgress | None = None,
     ) -> IngestResult:
         """Validate a file and append its new rows in one transaction.
 
         >>> store.ingest_observations(Path("sightings.csv"), skip_bad=True)   # doctest: +SKIP
         IngestResult(file='sightings.csv', rows=120, stored=119, duplicates=0, rejected=1, ...)
 
-        ``progress(done, total)`` is called with rows as they are read and stored.
+        ``progress(stage, done, total)`` is called as rows are read (stage ``"reading"``) and
+        stored (``"storing"``).
         """
         path = Path(path)
-        parsed = read_observations(path, mapping)
-        if progress:
-            progress(0, parsed.rows)
-        file_sha = _file_sha256(path)
+        report = progress or _no_progress
+        report("reading", 0, 0)
+        parsed = read_observations(
+            path, mapping, progress=lambda done, total: report("reading", done, total)
+        )
+        file_sha = parsed.file_sha256 or _file_sha256(path)
         self.con.begin()
         try:
-            result = self._ingest(parsed, path, file_sha, skip_bad, rejects)
+            result = self._ingest(parsed, path, file_sha, skip_bad, rejects, report)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
-        if progress:
-            progress(parsed.rows, parsed.rows)
         return result
 
     def _ingest(
-        self, parsed: Parsed, path: Path, file_sha: str, skip_bad: bool, rejects: Path | None
+        self,
+        parsed: Parsed,
+        path: Path,
+        file_sha: str,
+        skip_bad: bool,
+        rejects: Path | None,
+        progress: StageProgress,
     ) -> IngestResult:
         frame = parsed.frame
         # _r (row order) decides which of two identical rows in one file is the one stored.
@@ -236,7 +288,7 @@ class DuckDBStore:
                 raise InputError(_capped(problems))
             rejects_file = _write_rejects(parsed, problems, path, rejects) if problems else None
             batch_id, now = self._next_batch(), datetime.now(UTC)
-            stored = self._insert(batch_id, now)
+            stored = self._insert(batch_id, now, incoming, progress)
         finally:
             self.con.unregister("incoming")
         duplicates = len(frame) - len(conflicts) - stored  # every other valid row is new
@@ -262,23 +314,48 @@ class DuckDBStore:
         row = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()
         return int(row[0]) if row else 1
 
-    def _insert(self, batch_id: int, now: datetime) -> int:
-        """Append the new incoming rows with one INSERT … SELECT; return how many.
+    def _insert(
+        self, batch_id: int, now: datetime, incoming: pa.Table, progress: StageProgress
+    ) -> int:
+        """Append the new incoming rows, STORE_CHUNK_ROWS per INSERT; return how many.
 
         New = content hash not stored yet, id not stored (else it is a conflict, reported
-        before), and the first of identical rows within the file.
+        before), and the first of identical rows within the file. They are found with one
+        query against the store before anything is inserted, so the chunks do not each join
+        the whole store again.
         """
-        row = self.con.execute(
-            f"INSERT INTO observations SELECT {_OBS_COLS}, ?, ? FROM incoming i "
+        new = self.con.execute(
+            "SELECT _r FROM incoming i "
             "WHERE NOT EXISTS (SELECT 1 FROM observations o WHERE o.content_hash = i.content_hash) "
             "AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.id = i.id) "
-            "AND i._r IN (SELECT min(_r) FROM incoming GROUP BY content_hash)",
-            [batch_id, now],
-        ).fetchone()
-        return int(row[0]) if row else 0
+            "AND i._r IN (SELECT min(_r) FROM incoming GROUP BY content_hash) ORDER BY _r"
+        ).fetchnumpy()["_r"]
+        total = len(incoming)
+        progress("storing", 0, total)
+        for start in range(0, total, STORE_CHUNK_ROWS):
+            end = min(start + STORE_CHUNK_ROWS, total)
+            lo, hi = np.searchsorted(new, [start, end])
+            if hi > lo:  # a slice costs nothing; take() copies, so only when rows are left out
+                whole = hi - lo == end - start
+                part = incoming.slice(start, end - start) if whole else incoming.take(new[lo:hi])
+                self.con.register("part", part)
+                try:
+                    self.con.execute(
+                        f"INSERT INTO observations ({_OBS_COLS}, batch_id, ingested_at) "
+                        f"SELECT {_OBS_COLS}, ?, ? FROM part",
+                        [batch_id, now],
+                    )
+                finally:
+                    self.con.unregister("part")
+            progress("storing", end, total)
+        return len(new)
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """The progress callback when nobody is watching."""
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
