@@ -7,7 +7,8 @@
 Steps: a fresh DuckDB store; UCDP GED events for Ukraine read through the built-in ``ucdp``
 mapping (``detente/ingest/presets/ucdp.yaml``) as fire of unknown attribution; synthetic
 (clearly labelled) equipment sightings around the line of contact; Minsk II evaluated as of the
-end of 2021; JSON, Markdown and HTML written.
+end of 2021; the illustrative documents of ``examples/minsk2/documents`` stored with their claims,
+pending review (so they change no finding); JSON, Markdown and HTML written.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from detente.synth import synthesize
 AGREEMENT = Path("examples/minsk2/agreement.yaml")
 UCDP = Path("data/ucdp/ucdp_ged_ukraine_2014-01_2022-01.csv")
 UCDP_MAPPING = "ucdp"  # a built-in mapping: installed with the package, not read from data/
+DOCUMENTS = Path("examples/minsk2/documents")
 AS_OF = datetime.fromisoformat("2021-12-31T23:59:59+02:00")
 NOTE = (
     "Evidence: UCDP GED 22.1 events for Ukraine (real; fire of unknown attribution) and "
@@ -75,6 +77,7 @@ def run_demo(
         f"{len(report.findings):,} findings as of {AS_OF:%Y-%m-%d}: "
         + ", ".join(f"{counts[s]:,} {s.value}" for s in sorted(counts, key=lambda s: s.value))
     )
+    _documents(db, root / DOCUMENTS, say)
     result = DemoResult(
         db, out_dir / "findings.json", out_dir / "report.md", out_dir / "report.html"
     )
@@ -83,3 +86,22 @@ def run_demo(
     result.report_md.write_text(to_markdown(report, agreement, note=note), encoding="utf-8")
     result.report_html.write_text(to_html(report, agreement, note=note), encoding="utf-8")
     return result
+
+
+def _documents(db: Path, folder: Path, say: Callable[[str], None]) -> None:
+    """Store the illustrative documents' claims, pending review (they change no finding)."""
+    from detente.documents import read_document
+    from detente.extract import extract_many
+    from detente.store.claims import ClaimStore
+
+    docs = [read_document(p) for p in sorted(folder.glob("*.*")) if p.name != "README.md"]
+    with open_store(db) as store:
+        claims = ClaimStore(store)
+        found = extract_many((d.doc_id, d.text, d.published) for d in docs)
+        for doc, (_, doc_claims) in zip(docs, found, strict=True):
+            claims.add_document(doc, doc_claims, source="Illustrative (not real)", grade=("F", 6))
+        pending = len(claims.claims("pending"))
+    say(
+        f"stored {len(docs)} ILLUSTRATIVE documents from {folder}: {pending} claims pending "
+        f"review (detente review list --db {db})"
+    )
