@@ -17,9 +17,10 @@ the shared file is itself the even-parity half (last byte of ``sha256(id)``) of 
 records, so the unsalted parity would put every record in one half.
 
 A record is scored on the PLOVER code of its best sentence (highest confidence, when spaCy splits
-the text in several): :func:`detente.extract.events.plover_category` of the guess. The raw
-``event_type`` (Detente's claim type, which keeps "said it would withdraw" as RETREAT intent where
-PLOVER codes AGREE) is scored too, as a second row. Macro-F1 averages per-category F1 over the
+the text in several): :func:`detente.extract.events.plover_category` of the guess, which is the
+``event_type`` of a claim. The typer's own category of the act (a claim's ``action``, which keeps
+"said it would withdraw" as RETREAT intent where PLOVER codes AGREE) is scored too, as a second
+row. Macro-F1 averages per-category F1 over the
 categories present in the gold half; a prediction of None is wrong. Actor accuracy (secondary):
 the predicted actor matches when one of the gold ``source`` actor texts is contained in it or
 contains it (case, punctuation and leading articles ignored).
@@ -39,9 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _results import write_results  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 GOLD = ROOT / "benchmarks" / "data" / "plover" / "PLOVER_GSR_CAMEO_dev.json"
-OUT = ROOT / "benchmarks" / "results"
 GOAL = 0.70
 
 
@@ -205,8 +207,8 @@ def markdown(result: dict[str, Any], runs: dict[str, Any]) -> str:
     ]
     for half in ("held-out", "dev", "all"):
         h = result[half]
-        lines.append(_row(f"{half} / PLOVER code", h["plover"], h["actor_accuracy"]))
-        lines.append(_row(f"{half} / raw event_type", h["event_type"]))
+        lines.append(_row(f"{half} / event_type (PLOVER code)", h["plover"], h["actor_accuracy"]))
+        lines.append(_row(f"{half} / action (before PLOVER conventions)", h["event_type"]))
     lines += ["", "Per category (PLOVER code):", ""]
     lines += [
         "| category | "
@@ -266,10 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: dict[str, Any] = {"cores": os.cpu_count()} if args.no_speed else speed(records)
     report = markdown(result, runs)
     print(report)
-    OUT.mkdir(parents=True, exist_ok=True)
     payload = {"goal_macro_f1": GOAL, "scores": result, "speed": runs}
-    (OUT / "events.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    (OUT / "events.md").write_text(report, encoding="utf-8")
+    write_results("events", payload, report)
     return 0
 
 

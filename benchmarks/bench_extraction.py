@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from _results import write_results  # benchmarks/ is on sys.path when run as a script
 from pyproj import Geod
 from spacy.tokens import Doc, Span
 
@@ -40,7 +41,6 @@ from detente.extract.times import resolve_time
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "benchmarks" / "data" / "extraction"
-RESULTS = ROOT / "benchmarks" / "results"
 GEOD = Geod(ellps="WGS84")
 Key = tuple[str, int, int | None, int | None]
 
@@ -272,9 +272,7 @@ def main() -> None:
         "times_all_headlines": bench_times(events, all_headlines=True),
         "speed": bench_speed(events, gold),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "extraction.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    (RESULTS / "extraction.md").write_text(_markdown(result), encoding="utf-8")
+    write_results("extraction", result, _markdown(result))
     print(_markdown(result))
 
 

@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+from _results import write_results  # benchmarks/ is on sys.path when run as a script
 
 from detente.ingest import resolve_mapping
 from detente.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "results"
 GOAL_PER_MIN = 1_000_000
 RUNS = 3
 SEED = 5
@@ -226,9 +226,7 @@ def _case(name: str, n: int, file: Path, seconds: float) -> dict[str, Any]:
 
 
 def _write_results(n: int, cases: list[dict[str, Any]]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
     doc = {"rows": n, "runs": RUNS, "goal_rows_per_min": GOAL_PER_MIN, "cases": cases}
-    (RESULTS / "ingest.json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = [
         f"Ingest throughput, {n:,} rows, median of {RUNS} runs (goal ≥ {GOAL_PER_MIN:,} rows/min)",
         "",
@@ -240,7 +238,7 @@ def _write_results(n: int, cases: list[dict[str, Any]]) -> None:
         f"{c['rows_per_s']:,} | {c['rows_per_min']:,} | {'yes' if c['meets_goal'] else 'no'} |"
         for c in cases
     ]
-    (RESULTS / "ingest.md").write_text("\n".join(lines) + "\n")
+    write_results("ingest", doc, "\n".join(lines))
     print("\n".join(lines))
 
 

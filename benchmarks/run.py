@@ -17,7 +17,6 @@ Results go to ``benchmarks/results/latest.json`` and ``benchmarks/results/latest
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 import shapely
+from _results import write_results  # benchmarks/ is on sys.path when run as a script
 
 from detente.agreement import ExclusionZone, load_agreement
 from detente.engine import evaluate
@@ -142,9 +142,6 @@ def main() -> int:
 
 
 def write(rows: list[dict[str, Any]]) -> None:
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"cases": rows}, indent=2) + "\n")
     lines = [
         "| observations | violations | detente (s) | pandas script (s) | detente obs/s | ratio |",
         "|---:|---:|---:|---:|---:|---:|",
@@ -154,7 +151,7 @@ def write(rows: list[dict[str, Any]]) -> None:
         f"{r['detente_obs_per_s']:,} | {r['speedup']}× |"
         for r in rows
     ]
-    (out / "latest.md").write_text("\n".join(lines) + "\n")
+    write_results("latest", {"cases": rows}, "\n".join(lines))
     print("\n".join(lines))
 
 
