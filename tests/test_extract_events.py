@@ -39,6 +39,8 @@ def guess(sentence: Callable[[str], Span]) -> Callable[[str], EventGuess]:
 def bench() -> ModuleType:
     """benchmarks/bench_events.py, imported from its path (benchmarks is not a package)."""
     path = ROOT / "benchmarks" / "bench_events.py"
+    if str(path.parent) not in sys.path:  # as when run as a script: its helpers sit beside it
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("bench_events", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
