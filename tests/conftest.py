@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from detente.evidence import OBSERVATION_COLUMNS
+from pg_server import PgCluster, PgUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,3 +99,44 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(records, columns=list(OBSERVATION_COLUMNS))
     df["time"] = pd.to_datetime(df["time"], utc=True)
     return df.astype(OBSERVATION_COLUMNS)
+
+
+# ---------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PgCluster]:
+    """One PostgreSQL server with PostGIS for the whole run (see tests/pg_server.py).
+
+    A machine without PostgreSQL fails these tests with the reason (never skips them):
+    ``make test`` installs the packages first.
+    """
+    try:
+        cluster = PgCluster.start()
+    except PgUnavailable as exc:
+        pytest.fail(f"cannot start PostgreSQL for the tests: {exc}", pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_url(pg_cluster: PgCluster) -> Iterator[str]:
+    """A fresh, empty database with PostGIS (cloned from a template), dropped afterwards."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
+
+
+BACKENDS = ["duckdb", "postgres"]
+
+
+@pytest.fixture(params=BACKENDS)
+def evidence_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """What ``open_store`` takes, once per backend: a new DuckDB file, or a new PostgreSQL
+    database's URL (the server is started only when a postgres case runs)."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    return str(tmp_path / "evidence.duckdb")

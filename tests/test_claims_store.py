@@ -1,9 +1,11 @@
-"""Documents, claims and their review in the store; reviewed claims as engine evidence."""
+"""Documents, claims and their review in the store; reviewed claims as engine evidence.
+
+Tests taking ``store`` or ``evidence_db`` run once on DuckDB and once on PostgreSQL."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -67,10 +69,11 @@ def _doc() -> Document:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ClaimStore:
-    claims = ClaimStore(open_store(tmp_path / "w.duckdb"))
-    claims.add_document(_doc(), _claims(), source="Example Monitor", grade=("C", 3))
-    return claims
+def store(evidence_db: str) -> Iterator[ClaimStore]:
+    with open_store(evidence_db) as opened:
+        claims = ClaimStore(opened)
+        claims.add_document(_doc(), _claims(), source="Example Monitor", grade=("C", 3))
+        yield claims
 
 
 def test_document_and_claims_stored_once(store: ClaimStore) -> None:
@@ -182,9 +185,10 @@ def test_actor_names_exactly_one_party() -> None:
     ]  # fmt: skip
 
 
-def test_accepted_claim_decides_a_finding(toy: Callable[..., Path], tmp_path: Path) -> None:
+def test_accepted_claim_decides_a_finding(toy: Callable[..., Path], evidence_db: str) -> None:
     agreement = load_agreement(toy())
-    claims = ClaimStore(open_store(None))
+    opened = open_store(evidence_db)
+    claims = ClaimStore(opened)
     sentence = "East forces moved 12 tanks and 400 troops into Lysychansk on Monday."
     base = _claims()[0]
     # 38.1°E is ~7 km east of the toy line: inside the east band
@@ -206,6 +210,7 @@ def test_accepted_claim_decides_a_finding(toy: Callable[..., Path], tmp_path: Pa
     claims.review([cid], "edit", reviewer="ana", changes={"place_uncertainty_km": "1"})
     assert march() == ["violation"]
     assert sentence in claims.claims()["sentence"].tolist()
+    opened.close()
 
 
 @given(st.dictionaries(st.sampled_from([*EDITABLE, "colour"]), st.text(max_size=12), max_size=4))

@@ -1,4 +1,5 @@
-"""The embedded DuckDB store: append-only, idempotent, transactional, provenance kept."""
+"""The evidence stores, DuckDB and PostgreSQL alike: append-only, idempotent, transactional,
+provenance kept. Tests taking ``evidence_db`` run once per backend."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import BACKENDS
 from detente.errors import InputError
 from detente.evidence import CSV_OPTIONAL, CSV_REQUIRED, KINDS, OBSERVATION_COLUMNS
 from detente.ingest import content_hashes, read_observations
-from detente.store import SCHEMA_VERSION, DuckDBStore, open_store
+from detente.store import SCHEMA_VERSION, EvidenceStore, open_store
+from pg_server import PgCluster
 from test_ingest import ROW, feature, props, rows, write_csv, write_geojson
 
 HYPO = settings(
@@ -26,13 +28,13 @@ HYPO = settings(
 ALL_COLUMNS = [*CSV_REQUIRED, *CSV_OPTIONAL]
 
 
-def stored(store: DuckDBStore) -> pd.DataFrame:
+def stored(store: EvidenceStore) -> pd.DataFrame:
     return store.observations().sort_values("id").reset_index(drop=True)
 
 
-def test_round_trip_exact_dtypes(tmp_path: Path) -> None:
+def test_round_trip_exact_dtypes(tmp_path: Path, evidence_db: str) -> None:
     path = write_csv(tmp_path / "s.csv", [ROW, {**ROW, "id": "o2", "kind": "fire", "count": ""}])
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         result = store.ingest_observations(path)
         assert (result.rows, result.stored, result.duplicates, result.rejected) == (2, 2, 0, 0)
         got = store.observations()
@@ -41,8 +43,8 @@ def test_round_trip_exact_dtypes(tmp_path: Path) -> None:
         assert str(got["time"].dtype) == "datetime64[us, UTC]"
 
 
-def test_geojson_and_csv_of_same_sighting_are_duplicates(tmp_path: Path) -> None:
-    with open_store(None) as store:
+def test_geojson_and_csv_of_same_sighting_are_duplicates(tmp_path: Path, evidence_db: str) -> None:
+    with open_store(evidence_db) as store:
         store.ingest_observations(write_csv(tmp_path / "s.csv", [ROW]))
         result = store.ingest_observations(
             write_geojson(tmp_path / "s.geojson", [feature(props())])
@@ -50,37 +52,37 @@ def test_geojson_and_csv_of_same_sighting_are_duplicates(tmp_path: Path) -> None
         assert (result.stored, result.duplicates, store.count()) == (0, 1, 1)
 
 
-def test_file_store_persists_with_provenance(tmp_path: Path) -> None:
+def test_store_persists_with_provenance(tmp_path: Path, evidence_db: str) -> None:
     path = write_csv(tmp_path / "s.csv", rows(3))
-    db = tmp_path / "ev.duckdb"
-    with open_store(db) as store:
+    with open_store(evidence_db) as store:
         store.ingest_observations(path)
-    with open_store(db) as store:
+    with open_store(evidence_db) as store:
         assert store.count() == 3
         got = store.observations()
         assert got["prov_file"].unique().tolist() == [str(path)]
         assert got["prov_row"].tolist() == [2, 3, 4]
-        sql = "SELECT DISTINCT batch_id, ingested_at FROM observations"
-        prov = store.con.execute(sql).to_arrow_table().to_pylist()
-        assert len(prov) == 1 and prov[0]["batch_id"] == 1
-        assert prov[0]["ingested_at"].tzinfo is not None
+        prov = store.db.rows("SELECT DISTINCT batch_id, ingested_at FROM observations")
+        assert len(prov) == 1 and prov[0][0] == 1
+        assert prov[0][1].tzinfo is not None
 
 
-def test_until_filter_and_order(tmp_path: Path) -> None:
+def test_until_filter_and_order(tmp_path: Path, evidence_db: str) -> None:
     data = [{**ROW, "id": "b", "time": "2015-03-02"}, {**ROW, "id": "a", "time": "2015-03-03"}]
     data.append({**ROW, "id": "c", "time": "2015-03-02"})
-    with open_store(None) as store:
+    # Byte order, whatever the server's collation: "B" < "a" < "b" < "Ä"
+    data += [{**ROW, "id": i, "time": "2015-03-04"} for i in ("Ä", "b2", "B2", "a2")]
+    with open_store(evidence_db) as store:
         store.ingest_observations(write_csv(tmp_path / "s.csv", data))
-        assert store.observations()["id"].tolist() == ["b", "c", "a"]
+        assert store.observations()["id"].tolist() == ["b", "c", "a", "B2", "a2", "b2", "Ä"]
         until = store.observations(until=datetime(2015, 3, 2, tzinfo=UTC))
         assert until["id"].tolist() == ["b", "c"]
         naive = store.observations(until=datetime(2015, 3, 2, 12))  # naive is UTC
         assert naive["id"].tolist() == ["b", "c"]
 
 
-def test_idempotent_reingest(tmp_path: Path) -> None:
+def test_idempotent_reingest(tmp_path: Path, evidence_db: str) -> None:
     path = write_csv(tmp_path / "s.csv", [*rows(3), rows(1)[0]])  # o0 twice, identical
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         first = store.ingest_observations(path)
         before = stored(store)
         again = store.ingest_observations(path)
@@ -94,10 +96,10 @@ def test_idempotent_reingest(tmp_path: Path) -> None:
         assert str(batches["ingested_at"].dtype) == "datetime64[us, UTC]"
 
 
-def test_bad_rows_store_nothing(tmp_path: Path) -> None:
+def test_bad_rows_store_nothing(tmp_path: Path, evidence_db: str) -> None:
     data = rows(4)
     data[2]["lat"] = "97.5"
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         with pytest.raises(InputError) as err:
             store.ingest_observations(write_csv(tmp_path / "s.csv", data))
         (problem,) = err.value.problems
@@ -106,19 +108,19 @@ def test_bad_rows_store_nothing(tmp_path: Path) -> None:
         assert store.count() == 0 and store.batches().empty
 
 
-def test_problem_list_is_capped(tmp_path: Path) -> None:
-    with open_store(None) as store, pytest.raises(InputError) as err:
+def test_problem_list_is_capped(tmp_path: Path, evidence_db: str) -> None:
+    with open_store(evidence_db) as store, pytest.raises(InputError) as err:
         store.ingest_observations(write_csv(tmp_path / "s.csv", rows(80, lat="99")))
     problems = err.value.problems
     assert len(problems) == 51 and "30 more problems" in problems[-1].message
 
 
-def test_skip_bad_writes_rejects(tmp_path: Path) -> None:
+def test_skip_bad_writes_rejects(tmp_path: Path, evidence_db: str) -> None:
     data = rows(4)
     data[1]["kind"] = "tanks"
     data[3]["lat"], data[3]["credibility"] = "97.5", "9"
     path = write_csv(tmp_path / "s.csv", data)
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         result = store.ingest_observations(path, skip_bad=True)
         assert (result.rows, result.stored, result.rejected) == (4, 2, 2)
         assert result.rejects_file == tmp_path / "s.rejects.csv"
@@ -131,16 +133,16 @@ def test_skip_bad_writes_rejects(tmp_path: Path) -> None:
     assert rejects["id"].tolist() == ["o1", "o3", "o3"] and "note" in rejects.columns
 
 
-def test_skip_bad_custom_rejects_path(tmp_path: Path) -> None:
+def test_skip_bad_custom_rejects_path(tmp_path: Path, evidence_db: str) -> None:
     path = write_csv(tmp_path / "s.csv", rows(2, kind="x"))
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         result = store.ingest_observations(path, skip_bad=True, rejects=tmp_path / "r.csv")
     assert result.rejects_file == tmp_path / "r.csv" and (tmp_path / "r.csv").exists()
     assert result.stored == 0
 
 
-def test_id_conflict_is_a_bad_row(tmp_path: Path) -> None:
-    with open_store(None) as store:
+def test_id_conflict_is_a_bad_row(tmp_path: Path, evidence_db: str) -> None:
+    with open_store(evidence_db) as store:
         store.ingest_observations(write_csv(tmp_path / "a.csv", rows(2)))
         before = stored(store)
         changed = write_csv(tmp_path / "b.csv", [{**rows(2)[1], "count": "5"}, {**ROW, "id": "n"}])
@@ -155,17 +157,20 @@ def test_id_conflict_is_a_bad_row(tmp_path: Path) -> None:
         assert stored(store)["count_best"].tolist() == [3, 3, 3]  # never overwritten
 
 
-def test_failure_mid_insert_rolls_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    with open_store(tmp_path / "ev.duckdb") as store:
+def test_failure_mid_insert_rolls_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, evidence_db: str
+) -> None:
+    with open_store(evidence_db) as store:
         store.ingest_observations(write_csv(tmp_path / "a.csv", rows(2)))
         before, batches = stored(store), store.batches()
-        original = DuckDBStore._insert
+        kind = type(store)
+        original = kind._insert
 
-        def insert_then_fail(self: DuckDBStore, *args: Any) -> int:
+        def insert_then_fail(self: EvidenceStore, *args: Any) -> int:
             assert original(self, *args) == 3  # the INSERT itself went through …
             raise RuntimeError("disk full")  # … and then something failed
 
-        monkeypatch.setattr(DuckDBStore, "_insert", insert_then_fail)
+        monkeypatch.setattr(kind, "_insert", insert_then_fail)
         new = write_csv(tmp_path / "b.csv", [{**ROW, "id": f"n{i}"} for i in range(3)])
         with pytest.raises(RuntimeError, match="disk full"):
             store.ingest_observations(new)
@@ -183,15 +188,12 @@ def test_not_a_duckdb_file(tmp_path: Path) -> None:
     assert err.value.problems[0].file == str(path)
 
 
-def test_newer_schema_is_refused(tmp_path: Path) -> None:
-    db = tmp_path / "ev.duckdb"
-    with open_store(db):
-        pass
-    con = duckdb.connect(str(db))
-    con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
-    con.close()
+def test_newer_schema_is_refused(evidence_db: str) -> None:
+    with open_store(evidence_db) as store:
+        newer = [str(SCHEMA_VERSION + 1)]
+        store.db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", newer)
     with pytest.raises(InputError, match="newer Detente"):
-        open_store(db)
+        open_store(evidence_db)
 
 
 def test_spatial_is_loaded() -> None:
@@ -200,9 +202,9 @@ def test_spatial_is_loaded() -> None:
         assert store.con.execute("SELECT ST_AsText(ST_Point(1, 2))").fetchone() == ("POINT (1 2)",)
 
 
-def test_progress_is_reported(tmp_path: Path) -> None:
+def test_progress_is_reported(tmp_path: Path, evidence_db: str) -> None:
     calls: list[tuple[str, int, int]] = []
-    with open_store(None) as store:
+    with open_store(evidence_db) as store:
         store.ingest_observations(
             write_csv(tmp_path / "s.csv", rows(3)),
             progress=lambda stage, d, t: calls.append((stage, d, t)),
@@ -277,17 +279,27 @@ def expected_frame(rows_: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-@pytest.fixture(scope="module")
-def shared_store() -> Iterator[DuckDBStore]:
+def module_db(request: pytest.FixtureRequest, folder: Path) -> str:
+    """A store location that lives as long as a module-scoped fixture, per backend."""
+    if request.param == "postgres":
+        cluster: PgCluster = request.getfixturevalue("pg_cluster")
+        return cluster.create_database()
+    return str(folder / "ev.duckdb")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def shared_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EvidenceStore]:
     """One store for all examples of a property test (opening one loads spatial: ~0.3 s)."""
-    with open_store(None) as store:
+    with open_store(module_db(request, tmp_path_factory.mktemp("shared"))) as store:
         yield store
 
 
 @HYPO
 @given(data=valid_file())
 def test_valid_rows_round_trip(
-    tmp_path: Path, shared_store: DuckDBStore, data: list[tuple[dict[str, str], dict[str, Any]]]
+    tmp_path: Path, shared_store: EvidenceStore, data: list[tuple[dict[str, str], dict[str, Any]]]
 ) -> None:
     prefix = f"x{uuid.uuid4().hex}-"  # examples share the store: keep their ids apart
     for text, expected in data:
@@ -310,13 +322,13 @@ CORRUPTIONS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=BACKENDS)
 def base_store(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[DuckDBStore, pd.DataFrame]]:
-    """A store file holding three rows, for every example of the corruption test."""
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[EvidenceStore, pd.DataFrame]]:
+    """A store holding three rows, for every example of the corruption test."""
     folder = tmp_path_factory.mktemp("base")
-    with open_store(folder / "ev.duckdb") as store:
+    with open_store(module_db(request, folder)) as store:
         store.ingest_observations(write_csv(folder / "base.csv", rows(3)))
         yield store, stored(store)
 
@@ -325,7 +337,7 @@ def base_store(
 @given(data=valid_file(), where=st.integers(0, 7), corruption=st.sampled_from(CORRUPTIONS))
 def test_one_corrupted_field_is_reported_and_changes_nothing(
     tmp_path: Path,
-    base_store: tuple[DuckDBStore, pd.DataFrame],
+    base_store: tuple[EvidenceStore, pd.DataFrame],
     data: list[tuple[dict[str, str], dict[str, Any]]],
     where: int,
     corruption: tuple[str, str],
@@ -346,7 +358,7 @@ def test_one_corrupted_field_is_reported_and_changes_nothing(
 @HYPO
 @given(text=st.text(max_size=300))
 def test_arbitrary_text_ingest_only_input_errors(
-    tmp_path: Path, shared_store: DuckDBStore, text: str
+    tmp_path: Path, shared_store: EvidenceStore, text: str
 ) -> None:
     path = tmp_path / "any.csv"
     path.write_text(",".join(CSV_REQUIRED) + "\n" + text, encoding="utf-8", errors="surrogatepass")

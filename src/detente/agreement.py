@@ -225,7 +225,18 @@ class ExclusionZone(_ObligationBase):
     zones: dict[Ident, Ident] = Field(min_length=1)
 
 
-Obligation = Annotated[Ceasefire | ExclusionZone, Field(discriminator="kind")]
+class ResponseDeadline(_ObligationBase):
+    """Hotline messages to a bearer acknowledged within ``hours`` of being sent (Vienna Document
+    2011 ch. III: 48 hours); messages from ``from_parties`` only, if given, else from anyone."""
+
+    kind: Literal["response_deadline"]
+    hours: float = Field(gt=0, allow_inf_nan=False, description="time allowed to acknowledge")
+    from_parties: list[Ident] | None = Field(
+        None, min_length=1, description="whose messages count (default: any party but the bearer)"
+    )
+
+
+Obligation = Annotated[Ceasefire | ExclusionZone | ResponseDeadline, Field(discriminator="kind")]
 
 
 class Agreement(_Strict):
@@ -399,6 +410,10 @@ def _reference_errors(ag: Agreement) -> Iterator[tuple[tuple[str | int, ...], st
                     (*at, "when", "finding", "obligation"),
                     _unknown("other obligation", target, obligation_ids - {ob.id}),
                 )
+        if isinstance(ob, ResponseDeadline):
+            for j, sender in enumerate(ob.from_parties or []):
+                if sender not in parties:
+                    yield (*at, "from_parties", j), _unknown("party", sender, parties)
         if isinstance(ob, Ceasefire) and ob.zone not in ag.zones:
             yield (*at, "zone"), _unknown("zone", ob.zone, ag.zones)
         if isinstance(ob, ExclusionZone):

@@ -68,7 +68,11 @@ TAGGED_COLUMNS = ("place_precision", "time_precision")
 
 RELIABILITY = ("A", "B", "C", "D", "E", "F")
 CREDIBILITY = (1, 2, 3, 4, 5, 6)
-KINDS = ("equipment", "troops", "fire", "incident", "presence", "movement", "patrol")
+#: ``message`` and ``ack`` are hotline records (see :func:`detente.hotline.messages_as_evidence`):
+#: the actor sent them to the party in ``category``; an ack's note is the id of its message.
+KINDS = (
+    "equipment", "troops", "fire", "incident", "presence", "movement", "patrol", "message", "ack",
+)  # fmt: skip
 UNKNOWN_ACTOR = "unknown"
 
 #: Weight of a grade in the confidence of a finding (Admiralty: A reliable … F cannot be judged;

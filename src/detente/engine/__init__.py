@@ -7,8 +7,10 @@
 
 The engine reads the agreement and an observation frame and writes nothing. Each obligation
 kind contributes a :class:`~detente.engine._judge.Rule` (row masks over the evidence); the
-status rules are shared (see ``_judge``). Conditional obligations (``when:``) are evaluated after
-the obligations their triggers depend on.
+status rules are shared (see ``_judge``). A kind whose evidence has no place
+(``response_deadline``: hotline messages) gives instead a function that judges the windows
+itself. Conditional obligations (``when:``) are evaluated after the obligations their triggers
+depend on.
 """
 
 from __future__ import annotations
@@ -24,20 +26,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detente.agreement import Agreement, Obligation, Status, Trigger
-from detente.engine import ceasefire, exclusion_zone
+from detente.engine import ceasefire, exclusion_zone, response_deadline
 from detente.engine._context import Context
 from detente.engine._judge import Rule, judge
-from detente.engine._windows import windows
+from detente.engine._windows import Windows, windows
 from detente.evidence import UNKNOWN_ACTOR, evidence_digest
 from detente.findings import Finding, FindingsReport
 from detente.zones import build_zones
 
 __all__ = ["KINDS", "evaluate"]
 
-#: Obligation kind -> the function that turns it into a rule over the evidence.
-KINDS: dict[str, Callable[[Context, Any], Rule]] = {
+#: Findings for every bearer and window (windows, active rows) of a kind that judges itself.
+Judged = Callable[[Windows, np.ndarray], list[Finding]]
+
+#: Obligation kind -> the function that turns it into a rule over the evidence (or a judge).
+KINDS: dict[str, Callable[[Context, Any], Rule | Judged]] = {
     "ceasefire": ceasefire.rule,
     "exclusion_zone": exclusion_zone.rule,
+    "response_deadline": response_deadline.rule,
 }
 
 
@@ -120,7 +126,8 @@ def _evaluate_obligation(
         start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz
     )
     active = ctx.between(start, ob.effective.until)
-    found = judge(ctx, KINDS[ob.kind](ctx, ob), wins, active)
+    made = KINDS[ob.kind](ctx, ob)
+    found = judge(ctx, made, wins, active) if isinstance(made, Rule) else made(wins, active)
     if fired is not None:
         found = [replace(f, triggered_at=fired) for f in found]
     return [*head, *found]

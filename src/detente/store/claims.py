@@ -10,6 +10,10 @@ Rules (the same as for observations): tables are only ever INSERTed into. A revi
 (who, when, what); a claim's current state is its extracted values overlaid with its latest edit
 of each field, and its status is its latest accept, reject or reopen (pending before any).
 Re-adding a document whose clean text is already stored adds nothing.
+
+The tables live beside the observations, in DuckDB or PostgreSQL alike: the SQL is portable
+(:class:`~detente.store._db.Database`), and concurrent writers on PostgreSQL queue on a table
+lock where a write depends on what is stored (the next review id, whether a document is new).
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from detente.agreement import ClaimPolicy, Party
 from detente.documents import Document
 from detente.errors import InputError, Problem
 from detente.evidence import OBSERVATION_COLUMNS, RELIABILITY, content_hashes, meets_grade
 from detente.extract._types import Claim
-from detente.store.duckdb import DuckDBStore
+from detente.store._ingest import EvidenceStore
 
 ACTIONS = ("accept", "reject", "reopen", "edit")
 STATUSES = ("pending", "accepted", "rejected")
@@ -72,13 +77,15 @@ class AddResult:
 
 
 class ClaimStore:
-    """Documents, claims and reviews in a :class:`DuckDBStore` (tables created on first use)."""
+    """Documents, claims and reviews in an evidence store (tables created on first use).
 
-    def __init__(self, store: DuckDBStore) -> None:
+    >>> claims = ClaimStore(open_store("work.duckdb"))                     # doctest: +SKIP
+    """
+
+    def __init__(self, store: EvidenceStore) -> None:
         self.store = store
-        self.con = store.con
-        for statement in _SCHEMA:
-            self.con.execute(statement)
+        self.db = store.db
+        self.db.create(_SCHEMA)
 
     # ------------------------------------------------------------------ writing
 
@@ -91,15 +98,13 @@ class ClaimStore:
         grade: tuple[str, int] = ("F", 6),
     ) -> AddResult:
         """Store a document and its claims in one transaction (nothing if already stored)."""
-        known = self.con.execute(
-            "SELECT doc_id FROM documents WHERE sha256 = ?", [doc.sha256]
-        ).fetchone()
-        if known:
-            return AddResult(str(known[0]), 0, False)
         now = datetime.now(UTC)
-        self.con.begin()
-        try:
-            self.con.execute(
+        with self.db.transaction():
+            self.db.lock("documents")  # two writers of one text: the second finds it stored
+            known = self.db.one("SELECT doc_id FROM documents WHERE sha256 = ?", [doc.sha256])
+            if known:
+                return AddResult(str(known[0]), 0, False)
+            self.db.execute(
                 "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     doc.doc_id,
@@ -117,13 +122,14 @@ class ClaimStore:
             )
             rows = claim_rows(doc.doc_id, claims, now)
             if len(rows):
-                self.con.register("new_claims", rows)
-                self.con.execute("INSERT INTO claims SELECT * FROM new_claims")
-                self.con.unregister("new_claims")
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            raise
+                names = ", ".join(rows.columns)
+                marks = ", ".join("?" for _ in rows.columns)
+                # Through Arrow: NaN becomes NULL and NumPy scalars plain Python values.
+                records = pa.Table.from_pandas(rows, preserve_index=False).to_pylist()
+                self.db.executemany(
+                    f"INSERT INTO claims ({names}) VALUES ({marks})",
+                    [list(r.values()) for r in records],
+                )
         return AddResult(doc.doc_id, len(rows), True)
 
     def review(
@@ -139,15 +145,15 @@ class ClaimStore:
         self._check_review(claim_ids, action, changes or {})
         pairs = sorted((changes or {}).items()) if action == "edit" else [(None, None)]
         now = datetime.now(UTC)
-        row = self.con.execute("SELECT coalesce(max(review_id), 0) FROM claim_reviews").fetchone()
-        first = int(row[0]) + 1 if row else 1
-        values = [
-            (first + i, cid, action, fld, val, reviewer, now, note)
-            for i, (cid, (fld, val)) in enumerate((c, p) for c in claim_ids for p in pairs)
-        ]
-        self.con.begin()
-        self.con.executemany("INSERT INTO claim_reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
-        self.con.commit()
+        with self.db.transaction():
+            self.db.lock("claim_reviews")  # review ids: one writer at a time takes the next
+            row = self.db.one("SELECT coalesce(max(review_id), 0) FROM claim_reviews")
+            first = int(row[0]) + 1 if row else 1
+            values = [
+                (first + i, cid, action, fld, val, reviewer, now, note)
+                for i, (cid, (fld, val)) in enumerate((c, p) for c in claim_ids for p in pairs)
+            ]
+            self.db.executemany("INSERT INTO claim_reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
         return len(values)
 
     def _check_review(self, claim_ids: Sequence[str], action: str, changes: dict[str, str]) -> None:
@@ -185,13 +191,18 @@ class ClaimStore:
         sql = _current_claims_sql()
         params: list[object] = []
         if status is not None:
-            sql = f"SELECT * FROM ({sql}) WHERE status = ?"
+            sql = f"SELECT * FROM ({sql}) AS current WHERE status = ?"
             params.append(status)
         return self._frame(sql + " ORDER BY doc_id, span_start", params)
 
     def _frame(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-        # Through Arrow: DuckDB's own .df() trips pandas 3 deprecation warnings.
-        frame: pd.DataFrame = self.con.execute(sql, params or []).to_arrow_table().to_pandas()
+        # Through Arrow, typed alike from both backends (DuckDB's own .df() also trips pandas 3
+        # deprecation warnings). Credibility is TINYINT in DuckDB, SMALLINT in PostgreSQL.
+        table = self.db.table(sql, params or [])
+        if "credibility" in table.column_names:
+            where = table.column_names.index("credibility")
+            table = table.set_column(where, "credibility", table["credibility"].cast(pa.int8()))
+        frame: pd.DataFrame = table.to_pandas()
         return frame
 
     def evidence(
@@ -201,12 +212,9 @@ class ClaimStore:
         return claims_evidence(self.claims(), policy, parties)
 
 
-def has_claims(store: DuckDBStore) -> bool:
+def has_claims(store: EvidenceStore) -> bool:
     """Whether the store has ever held documents (so reading it need not create tables)."""
-    found = store.con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'claims'"
-    ).fetchone()
-    return bool(found and found[0])
+    return store.db.has_table("claims")
 
 
 # ---------------------------------------------------------------------- claims as rows
@@ -283,9 +291,13 @@ def _domain_error(name: str, value: object) -> str | None:
 
 
 def _current_claims_sql() -> str:
-    """Claims overlaid with each field's latest edit, with their review status."""
+    """Claims overlaid with each field's latest edit, with their review status.
+
+    Portable SQL (DuckDB and PostgreSQL): the latest row of a group is ``row_number() OVER
+    (… ORDER BY review_id DESC) = 1`` and the pivot ``max(CASE WHEN …)``.
+    """
     cast = {str: "VARCHAR", float: "DOUBLE", int: "BIGINT", date: "DATE"}
-    pivot = ", ".join(f"max(value) FILTER (WHERE field = '{f}') AS e_{f}" for f in EDITABLE)
+    pivot = ", ".join(f"max(CASE WHEN field = '{f}' THEN value END) AS e_{f}" for f in EDITABLE)
     edit_only = {"party", "place_uncertainty_km", "category", "count_low", "count_best",
             "count_high", "reliability", "credibility"}  # fmt: skip
     overlay = ", ".join(
@@ -297,13 +309,19 @@ def _current_claims_sql() -> str:
     )
     return f"""
     WITH latest AS (
-        SELECT claim_id, field, arg_max(value, review_id) AS value
-        FROM claim_reviews WHERE action = 'edit' GROUP BY claim_id, field),
+        SELECT claim_id, field, value FROM (
+            SELECT claim_id, field, value, row_number() OVER (
+                PARTITION BY claim_id, field ORDER BY review_id DESC) AS n
+            FROM claim_reviews WHERE action = 'edit') AS ranked
+        WHERE n = 1),
     edits AS (SELECT claim_id, {pivot} FROM latest GROUP BY claim_id),
     verdicts AS (
-        SELECT claim_id, arg_max(action, review_id) AS action,
-               arg_max(reviewer, review_id) AS reviewer, max(reviewed_at) AS reviewed_at
-        FROM claim_reviews WHERE action <> 'edit' GROUP BY claim_id)
+        SELECT claim_id, action, reviewer, reviewed_at FROM (
+            SELECT claim_id, action, reviewer,
+                   max(reviewed_at) OVER (PARTITION BY claim_id) AS reviewed_at,
+                   row_number() OVER (PARTITION BY claim_id ORDER BY review_id DESC) AS n
+            FROM claim_reviews WHERE action <> 'edit') AS ranked
+        WHERE n = 1)
     SELECT c.claim_id, c.doc_id, c.span_start, c.span_end, c.sentence, c.confidence,
            c.trigger, c.action, c.place_kind, c.time_text, c.quantities, {overlay},
            CASE v.action WHEN 'accept' THEN 'accepted' WHEN 'reject' THEN 'rejected'

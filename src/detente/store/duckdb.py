@@ -24,18 +24,19 @@ Rules:
   is refused with a message.
 - ``progress(stage, done, total)`` is called while a file is read (stage ``"reading"``, rows
   read and validated, total estimated from the bytes read) and stored (``"storing"``).
+
+These rules are implemented once, in :class:`~detente.store._ingest.EvidenceStore`, for this
+store and :class:`~detente.store.postgres.PostgresStore` alike; this module holds what is
+DuckDB's own: the schema and its migrations, registering the incoming rows as a view, the
+chunked INSERT, reading through Arrow.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import duckdb
@@ -45,12 +46,28 @@ import pyarrow as pa
 
 from detente.errors import InputError, Problem
 from detente.evidence import OBSERVATION_COLUMNS
-from detente.ingest import Mapping, Parsed, RowProblem, read_observations
+from detente.store._db import Database
+from detente.store._ingest import (
+    MAX_PROBLEMS,
+    OBS_COLS,
+    SCHEMA_VERSION,
+    STORE_CHUNK_ROWS,
+    EvidenceStore,
+    IngestResult,
+    StageProgress,
+    to_frame,
+)
 
-SCHEMA_VERSION = 2
-MAX_PROBLEMS = 50
-#: Rows per INSERT when storing (one transaction whatever the size): progress between them.
-STORE_CHUNK_ROWS = 100_000
+__all__ = [
+    "MAX_PROBLEMS",
+    "SCHEMA_VERSION",
+    "STORE_CHUNK_ROWS",
+    "DuckDBStore",
+    "IngestResult",
+    "StageProgress",
+    "open_store",
+    "spatial_extension",
+]
 
 _SQL_TYPES = {
     "string": "VARCHAR",
@@ -60,7 +77,6 @@ _SQL_TYPES = {
     "int8": "TINYINT",
     "int64": "BIGINT",
 }
-_OBS_COLS = ", ".join(f'"{c}"' for c in OBSERVATION_COLUMNS)
 _SCHEMA = [
     "CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR)",
     """CREATE TABLE IF NOT EXISTS batches (
@@ -82,29 +98,18 @@ _MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 
-#: ``progress(stage, done, total)``: stage "reading" or "storing", done and total in rows.
-StageProgress = Callable[[str, int, int], None]
 
-
-@dataclass(frozen=True)
-class IngestResult:
-    """What one ingest did: rows read, stored, already present, and rejected."""
-
-    file: str
-    rows: int
-    stored: int
-    duplicates: int
-    rejected: int
-    rejects_file: Path | None
-
-
-def open_store(db: str | Path | None) -> DuckDBStore:
-    """Open (creating if needed) a store; ``None`` or ``":memory:"`` is in memory.
+def open_store(db: str | Path | None) -> EvidenceStore:
+    """Open (creating if needed) a store: a ``postgresql://…`` URL is a
+    :class:`~detente.store.postgres.PostgresStore`, anything else a DuckDB file (``None`` or
+    ``":memory:"``: in memory).
 
     >>> open_store(None).count()
     0
     """
-    return DuckDBStore(db)
+    from detente.store import open_store as open_any  # one implementation, in the package
+
+    return open_any(db)
 
 
 def spatial_extension() -> str | None:
@@ -119,7 +124,7 @@ def spatial_extension() -> str | None:
     return wanted[-1] if wanted else None
 
 
-class DuckDBStore:
+class DuckDBStore(EvidenceStore):
     """Evidence in one DuckDB database (see the module docstring for the rules)."""
 
     def __init__(self, db: str | Path | None) -> None:
@@ -130,6 +135,8 @@ class DuckDBStore:
             raise InputError(
                 [Problem(self.path, "", f"cannot open as a DuckDB database: {exc}")]
             ) from exc
+        self.location = self.path
+        self.db = Database(self.con, "duckdb")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
         self.spatial = self._load_spatial()
@@ -197,122 +204,22 @@ class DuckDBStore:
         """Close the database (the store cannot be used afterwards)."""
         self.con.close()
 
-    def __enter__(self) -> DuckDBStore:
-        return self
+    # ------------------------------------------------------------------ backend hooks
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
+    def _select(self, where: str, params: list[Any]) -> pd.DataFrame:
+        sql = f"SELECT {OBS_COLS} FROM observations WHERE {where} ORDER BY time, id"
+        return to_frame(self.con.execute(sql, params).to_arrow_table())
 
-    # ------------------------------------------------------------------ reading
+    def _bbox_sql(
+        self, west: float, south: float, east: float, north: float
+    ) -> tuple[str, list[Any]]:
+        return "(lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?)", [west, east, south, north]
 
-    def count(self) -> int:
-        """Number of stored observations."""
-        row = self.con.execute("SELECT count(*) FROM observations").fetchone()
-        return int(row[0]) if row else 0
-
-    def observations(self, until: datetime | None = None) -> pd.DataFrame:
-        """The observation frame of rows with ``time <= until`` (naive = UTC), by time then id.
-
-        >>> open_store(None).observations().columns.tolist()[:3]
-        ['id', 'time', 'lon']
-        """
-        sql = f"SELECT {_OBS_COLS} FROM observations"
-        params: list[Any] = []
-        if until is not None:
-            sql += " WHERE time <= ?"
-            params.append(until if until.tzinfo else until.replace(tzinfo=UTC))
-        table = self.con.execute(sql + " ORDER BY time, id", params).to_arrow_table()
-        return _to_frame(table)
-
-    def batches(self) -> pd.DataFrame:
-        """One row per ingest: batch_id, file, file_sha256, rows, stored, duplicates, rejected,
-        ingested_at."""
-        table = self.con.execute("SELECT * FROM batches ORDER BY batch_id").to_arrow_table()
-        frame: pd.DataFrame = table.to_pandas()
-        return frame.astype({c: "string" for c in ("file", "file_sha256")})
-
-    # ------------------------------------------------------------------ writing
-
-    def ingest_observations(
-        self,
-        path: Path,
-        *,
-        mapping: Mapping | None = None,
-        skip_bad: bool = False,
-        rejects: Path | None = None,
-        progress: StageProgress | None = None,
-    ) -> IngestResult:
-        """Validate a file and append its new rows in one transaction.
-
-        >>> store.ingest_observations(Path("sightings.csv"), skip_bad=True)   # doctest: +SKIP
-        IngestResult(file='sightings.csv', rows=120, stored=119, duplicates=0, rejected=1, ...)
-
-        ``progress(stage, done, total)`` is called as rows are read (stage ``"reading"``) and
-        stored (``"storing"``).
-        """
-        path = Path(path)
-        report = progress or _no_progress
-        report("reading", 0, 0)
-        parsed = read_observations(
-            path, mapping, progress=lambda done, total: report("reading", done, total)
-        )
-        file_sha = parsed.file_sha256 or _file_sha256(path)
-        self.con.begin()
-        try:
-            result = self._ingest(parsed, path, file_sha, skip_bad, rejects, report)
-            self.con.commit()
-        except BaseException:
-            self.con.rollback()
-            raise
-        return result
-
-    def _ingest(
-        self,
-        parsed: Parsed,
-        path: Path,
-        file_sha: str,
-        skip_bad: bool,
-        rejects: Path | None,
-        progress: StageProgress,
-    ) -> IngestResult:
-        frame = parsed.frame
-        # _r (row order) decides which of two identical rows in one file is the one stored.
-        incoming = _to_arrow(frame).append_column("_r", pa.array(np.arange(len(frame))))
+    def _stage(self, incoming: pa.Table, progress: StageProgress) -> None:
         self.con.register("incoming", incoming)
-        try:
-            conflicts = self._id_conflicts(str(path), parsed.unit)
-            problems = sorted(parsed.problems + conflicts, key=lambda p: p.line)
-            if problems and not skip_bad:
-                raise InputError(_capped(problems))
-            rejects_file = _write_rejects(parsed, problems, path, rejects) if problems else None
-            batch_id, now = self._next_batch(), datetime.now(UTC)
-            stored = self._insert(batch_id, now, incoming, progress)
-        finally:
-            self.con.unregister("incoming")
-        duplicates = len(frame) - len(conflicts) - stored  # every other valid row is new
-        rejected = len({p.line for p in problems})
-        self.con.execute(
-            "INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [batch_id, str(path), file_sha, parsed.rows, stored, duplicates, rejected, now],
-        )
-        return IngestResult(str(path), parsed.rows, stored, duplicates, rejected, rejects_file)
 
-    def _id_conflicts(self, file: str, unit: str) -> list[RowProblem]:
-        """Incoming rows whose id is stored with another content hash: never overwritten."""
-        rows = self.con.execute(
-            "SELECT i.prov_row, i.id FROM incoming i "
-            "WHERE EXISTS (SELECT 1 FROM observations o WHERE o.id = i.id) "
-            "AND NOT EXISTS (SELECT 1 FROM observations o WHERE o.content_hash = i.content_hash) "
-            "ORDER BY 1"
-        ).fetchall()
-        reason = "id {!r} already stored with different content"
-        return [RowProblem(file, int(n), "id", i, reason.format(i), unit) for n, i in rows]
-
-    def _next_batch(self) -> int:
-        row = self.con.execute("SELECT coalesce(max(batch_id), 0) + 1 FROM batches").fetchone()
-        return int(row[0]) if row else 1
+    def _unstage(self) -> None:
+        self.con.unregister("incoming")
 
     def _insert(
         self, batch_id: int, now: datetime, incoming: pa.Table, progress: StageProgress
@@ -341,65 +248,11 @@ class DuckDBStore:
                 self.con.register("part", part)
                 try:
                     self.con.execute(
-                        f"INSERT INTO observations ({_OBS_COLS}, batch_id, ingested_at) "
-                        f"SELECT {_OBS_COLS}, ?, ? FROM part",
+                        f"INSERT INTO observations ({OBS_COLS}, batch_id, ingested_at) "
+                        f"SELECT {OBS_COLS}, ?, ? FROM part",
                         [batch_id, now],
                     )
                 finally:
                     self.con.unregister("part")
             progress("storing", end, total)
         return len(new)
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    """The progress callback when nobody is watching."""
-
-
-def _to_arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def _to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow result -> observation frame with the exact dtypes of OBSERVATION_COLUMNS."""
-    frame: pd.DataFrame = table.to_pandas()
-    return frame.astype(OBSERVATION_COLUMNS)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _capped(problems: list[RowProblem]) -> list[Problem]:
-    out = [p.to_problem() for p in problems[:MAX_PROBLEMS]]
-    if len(problems) > MAX_PROBLEMS:
-        more = len(problems) - MAX_PROBLEMS
-        out.append(
-            Problem(problems[0].file, "", f"… and {more} more problems (nothing was stored)")
-        )
-    return out
-
-
-def _write_rejects(
-    parsed: Parsed, problems: list[RowProblem], path: Path, rejects: Path | None
-) -> Path:
-    """One line per bad field: where, what, why, then the row's source columns as read."""
-    target = rejects or path.with_name(path.stem + ".rejects.csv")
-    lines = [p.line for p in problems]
-    head = pd.DataFrame(
-        {
-            "reject_line": lines,
-            "reject_field": [p.field for p in problems],
-            "reject_value": [p.value for p in problems],
-            "reject_reason": [p.reason for p in problems],
-        }
-    )
-    source = parsed.raw.reindex(lines).reset_index(drop=True)
-    pd.concat([head, source], axis=1).to_csv(target, index=False)
-    return target
