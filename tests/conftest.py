@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from detente.evidence import OBSERVATION_COLUMNS
+from detente.store._db import Database
 from pg_server import PgCluster, PgUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,3 +141,12 @@ def evidence_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_url")
         return url
     return str(tmp_path / "evidence.duckdb")
+
+
+@pytest.fixture(params=BACKENDS)
+def db(request: pytest.FixtureRequest) -> Iterator[Database]:
+    """An empty server database on each backend: in-memory DuckDB, then a fresh PostgreSQL one."""
+    url = None if request.param == "duckdb" else str(request.getfixturevalue("pg_url"))
+    database = Database.open(url)
+    yield database
+    database.close()

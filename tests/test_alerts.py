@@ -47,19 +47,6 @@ EAST_FIRE = {"id": "fire", "time": "2020-03-10T06:00Z", "lon": E10, "lat": 48.5,
 # ------------------------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    if request.param == "duckdb":
-        database = Database.open(None)
-        yield database
-        database.close()
-        return
-    url: str = request.getfixturevalue("pg_url")  # conftest: a fresh database, dropped after
-    database = Database.open(url)
-    yield database
-    database.close()
-
-
 @dataclass
 class Received:
     body: bytes

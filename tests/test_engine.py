@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import frame
-from detente.agreement import Status, load_agreement
+from detente.agreement import Status, Window, load_agreement
 from detente.engine import evaluate
+from detente.engine._windows import windows
 from detente.findings import Finding, FindingsReport
 
 AS_OF = datetime.fromisoformat("2020-06-30T23:59:59+03:00")
@@ -246,3 +248,19 @@ def test_evidence_digest_is_order_free_and_content_sensitive() -> None:
     assert evidence_digest(hashes.iloc[:99]) != evidence_digest(hashes)
     empty = evidence_digest(pd.Series([], dtype="string"))
     assert len(empty) == 64 and empty != evidence_digest(hashes)
+
+
+@pytest.mark.parametrize(
+    ("size", "as_of", "end"),
+    [
+        (Window.month, "2020-02-29T23:59:59", "2020-03-01T00:00:00"),
+        (Window.month, "2020-03-01T00:00:00", "2020-04-01T00:00:00"),
+        (Window.day, "2020-03-29T05:30:00", "2020-03-30T00:00:00"),  # the DST day in Kyiv
+        (Window.week, "2020-03-04T12:00:00", "2020-03-09T00:00:00"),
+    ],
+)
+def test_last_window_ends_on_the_calendar_boundary(size: Window, as_of: str, end: str) -> None:
+    kyiv = ZoneInfo("Europe/Kyiv")
+    start = datetime(2020, 1, 1, tzinfo=kyiv)
+    found = windows(start, None, datetime.fromisoformat(as_of).replace(tzinfo=kyiv), size, kyiv)
+    assert found.ends[-1] == datetime.fromisoformat(end).replace(tzinfo=kyiv)

@@ -11,7 +11,6 @@ import itertools
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,6 @@ from conftest import ROOT
 from detente.errors import InputError
 from detente.store._db import Database
 from detente.users import ACTIONS, ROLES, Principal, Users, can, permissions_markdown
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def db(request: pytest.FixtureRequest) -> Iterator[Database]:
-    if request.param == "duckdb":
-        database = Database.open(None)
-        yield database
-        database.close()
-        return
-    url: str = request.getfixturevalue("pg_url")  # conftest: a fresh database, dropped after
-    database = Database.open(url)
-    yield database
-    database.close()
-
 
 # ------------------------------------------------------------------------------ users and tokens
 

@@ -51,7 +51,10 @@ def windows(
         start=pd.Timestamp(start).floor("D"), end=pd.Timestamp(last), freq=_FREQ[size]
     )
     cuts = [e.to_pydatetime() for e in edges if e.to_pydatetime() > start]
-    following = pd.date_range(start=pd.Timestamp(last), periods=2, freq=_FREQ[size])
+    # From midnight: date_range keeps its start's time of day, which would end the last window
+    # at as_of's clock time rather than at the calendar boundary.
+    midnight = pd.Timestamp(last).floor("D", ambiguous=False, nonexistent="shift_forward")
+    following = pd.date_range(start=midnight, periods=2, freq=_FREQ[size])
     after = next(e.to_pydatetime() for e in following if e.to_pydatetime() > last)
     starts = [start, *cuts]
     ends: list[datetime | None] = [*cuts, after]
