@@ -181,8 +181,12 @@ class Users:
     name would make those records ambiguous.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, create: bool = True) -> None:
+        # ``create=False`` when the table is known to exist (the API, per request): on DuckDB
+        # even CREATE TABLE IF NOT EXISTS waits for the write lock.
         self.db = db
+        if not create:
+            return
         db.execute(
             """CREATE TABLE IF NOT EXISTS users (
                 name VARCHAR PRIMARY KEY,

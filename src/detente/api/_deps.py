@@ -77,9 +77,7 @@ def _users(db: Database) -> Users:
     """:class:`Users` on ``db`` without its ``CREATE TABLE IF NOT EXISTS``: create_app made the
     table, and on DuckDB that statement would wait for the write lock, so that every request
     would queue behind every write just to read a token."""
-    users = Users.__new__(Users)
-    users.db = db
-    return users
+    return Users(db, create=False)
 
 
 def authenticated(
