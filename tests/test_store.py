@@ -18,7 +18,7 @@ from conftest import BACKENDS
 from detente.errors import InputError
 from detente.evidence import CSV_OPTIONAL, CSV_REQUIRED, KINDS, OBSERVATION_COLUMNS
 from detente.ingest import content_hashes, read_observations
-from detente.store import SCHEMA_VERSION, EvidenceStore, open_store
+from detente.store import SCHEMA_VERSION, DuckDBStore, EvidenceStore, open_store
 from pg_server import PgCluster
 from test_ingest import ROW, feature, props, rows, write_csv, write_geojson
 
@@ -196,9 +196,10 @@ def test_newer_schema_is_refused(evidence_db: str) -> None:
         open_store(evidence_db)
 
 
-def test_spatial_is_loaded() -> None:
+def test_spatial_loads_on_demand() -> None:
     with open_store(":memory:") as store:
-        assert store.spatial
+        assert isinstance(store, DuckDBStore)
+        assert store.load_spatial() and store.load_spatial()  # the second call is a no-op
         assert store.con.execute("SELECT ST_AsText(ST_Point(1, 2))").fetchone() == ("POINT (1 2)",)
 
 

@@ -139,18 +139,27 @@ class DuckDBStore(EvidenceStore):
         self.db = Database(self.con, "duckdb")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET enable_progress_bar = false")
-        self.spatial = self._load_spatial()
+        self._spatial: bool | None = None  # loaded on first use: LOAD costs ~0.3–1 s per open
         self._init_schema()
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _load_spatial(self) -> bool:
-        # Spatial queries come later; plain columns must keep working without the extension.
-        path = spatial_extension()
-        if path is None:
+    def load_spatial(self) -> bool:
+        """Load DuckDB's spatial extension (from its PyPI wheel, no network) for ``ST_*`` SQL;
+        False when it is unavailable. Nothing Detente stores needs it: columns stay plain.
+
+        >>> open_store(None).load_spatial()   # doctest: +SKIP
+        True
+        """
+        if self._spatial is None:
+            self._spatial = self._load(spatial_extension())
+        return self._spatial
+
+    def _load(self, extension: str | None) -> bool:
+        if extension is None:
             return False
         try:
-            self.con.execute(f"LOAD '{path}'")
+            self.con.execute(f"LOAD '{extension}'")
         except duckdb.Error:
             return False
         return True
