@@ -67,6 +67,20 @@ obligations:
 {extra}"""
 
 
+#: An extra obligation for the toy agreement: conditional on East violating the ceasefire.
+CONDITIONAL = """\
+  - id: freeze
+    kind: exclusion_zone
+    clause: "If East violates the ceasefire, West keeps tanks out of its band."
+    source: {ref: s}
+    bearers: [west]
+    categories: [tank]
+    zones: {west: band_w}
+    effective: {from: 2020-01-01T00:00:00}
+    when: {finding: {obligation: cf, status: violation, party: east}}
+"""
+
+
 def write_toy(folder: Path, extra: str = "") -> Path:
     """Write the toy agreement and its geometry into ``folder``; return the YAML path."""
     for name, geom in (("line", LINE), ("west", WEST), ("east", EAST)):

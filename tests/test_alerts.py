@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import frame
+from conftest import CONDITIONAL, frame
 from detente.agreement import Agreement, Status, load_agreement
 from detente.alerts import MAX_DELAY_S, Webhooks, signature
 from detente.engine import evaluate
@@ -122,19 +122,6 @@ class Sleeps(list[float]):
 @pytest.fixture
 def agreement(toy: Callable[..., Path]) -> Agreement:
     return load_agreement(toy(CONDITIONAL))
-
-
-CONDITIONAL = """\
-  - id: freeze
-    kind: exclusion_zone
-    clause: "If East violates the ceasefire, West keeps tanks out of its band."
-    source: {ref: s}
-    bearers: [west]
-    categories: [tank]
-    zones: {west: band_w}
-    effective: {from: 2020-01-01T00:00:00}
-    when: {finding: {obligation: cf, status: violation, party: east}}
-"""
 
 
 def report(ag: Agreement, rows: list[dict[str, Any]], as_of: datetime = AS_OF) -> FindingsReport:

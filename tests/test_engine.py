@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import frame
+from conftest import CONDITIONAL, frame
 from detente.agreement import Status, Window, load_agreement
 from detente.engine import evaluate
 from detente.engine._windows import windows
@@ -137,19 +137,6 @@ def test_pending_before_the_obligation_takes_effect(toy: Callable[..., Path]) ->
     assert len(report.findings) == 4  # 2 obligations x 2 bearers
     # Kyiv midnight, i.e. 22:00 UTC the day before.
     assert report.to_dict()["findings"][0]["window"]["start"] == "2020-01-01T00:00:00+02:00"
-
-
-CONDITIONAL = """\
-  - id: freeze
-    kind: exclusion_zone
-    clause: "If East violates the ceasefire, West keeps tanks out of its band."
-    source: {ref: s}
-    bearers: [west]
-    categories: [tank]
-    zones: {west: band_w}
-    effective: {from: 2020-01-01T00:00:00}
-    when: {finding: {obligation: cf, status: violation, party: east}}
-"""
 
 
 def test_inactive_until_trigger_fires_then_triggered_at(toy: Callable[..., Path]) -> None:
