@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench clean install
+.PHONY: demo test lint bench clean install debian-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,25 +22,17 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/detente demo --out demo-output
 
-# The tests start their own PostgreSQL 15 with PostGIS (tests/pg_server.py); install it when
-# PostGIS is missing (as root, or through sudo).
-PG_PACKAGES := postgresql postgresql-15-postgis-3
-POSTGIS_CONTROL := /usr/share/postgresql/15/extension/postgis.control
+# The tests need Debian packages a fresh machine may lack: PostgreSQL 15 with PostGIS (the suite
+# starts its own server, tests/pg_server.py), Chromium (dashboard tests, never a downloaded
+# browser), poppler-utils (report PDFs rendered to PNG) and a Java runtime (Spark local mode).
+# scripts/need-debian-packages installs only what is missing (as root, or through sudo).
+DEB_NEEDS := /usr/share/postgresql/15/extension/postgis.control=postgresql,postgresql-15-postgis-3 \
+             /usr/bin/chromium=chromium /usr/bin/pdftoppm=poppler-utils /usr/bin/java=default-jre-headless
 
-test: $(DEVSTAMP)
-	@if [ ! -f $(POSTGIS_CONTROL) ]; then \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
-	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
-	  else SUDO=none; echo "PostgreSQL 15 with PostGIS is missing and this user can neither" \
-	    "install it nor sudo: the PostgreSQL tests will fail. As root run:" \
-	    "apt-get install -y $(PG_PACKAGES)" >&2; fi; \
-	  if [ "$$SUDO" != none ]; then \
-	    echo "Installing $(PG_PACKAGES) for the PostgreSQL tests"; \
-	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $(PG_PACKAGES) || \
-	    { $$SUDO apt-get update && \
-	      $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y $(PG_PACKAGES); } || exit 1; \
-	  fi; \
-	fi
+debian-packages:
+	@scripts/need-debian-packages $(DEB_NEEDS)
+
+test: $(DEVSTAMP) debian-packages
 	$(BIN)/python -m pytest -q
 	$(MAKE) lint
 
@@ -49,7 +41,7 @@ lint: $(DEVSTAMP)
 	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/mypy
 
-bench: $(DEVSTAMP)
+bench: $(DEVSTAMP) debian-packages
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_events.py
