@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from conftest import CONDITIONAL, frame
@@ -225,16 +228,45 @@ def test_month_windows_follow_local_time_across_daylight_saving(report: Findings
 
 
 def test_evidence_digest_is_order_free_and_content_sensitive() -> None:
+    from detente.engine import Columns
     from detente.evidence import evidence_digest
 
-    hashes = pd.Series([f"{i:064x}" for i in range(100)], dtype="string")
-    assert evidence_digest(hashes) == evidence_digest(hashes.iloc[::-1])
-    changed = hashes.copy()
-    changed.iloc[5] = f"{999:064x}"
-    assert evidence_digest(changed) != evidence_digest(hashes)
-    assert evidence_digest(hashes.iloc[:99]) != evidence_digest(hashes)
-    empty = evidence_digest(pd.Series([], dtype="string"))
-    assert len(empty) == 64 and empty != evidence_digest(hashes)
+    def digest(frame: pd.DataFrame) -> str:
+        cols = Columns.of(frame)
+        return evidence_digest(cols.time_ns, cols.text["content_hash"])
+
+    frame = pd.DataFrame(
+        {
+            "id": [f"r{i:03d}" for i in range(100)],
+            "time": pd.to_datetime("2020-01-01", utc=True) + pd.to_timedelta(np.arange(100), "h"),
+            "content_hash": [f"{i:064x}" for i in range(100)],
+        }
+    )
+    assert digest(frame) == digest(frame.iloc[::-1]) == digest(frame.sample(frac=1, random_state=3))
+    changed = frame.copy()
+    changed.loc[5, "content_hash"] = f"{999:064x}"
+    assert digest(changed) != digest(frame)
+    assert digest(frame.iloc[:99]) != digest(frame)
+    moved = frame.copy()
+    moved.loc[5, "time"] += pd.Timedelta(days=1)  # the same records on other days
+    assert digest(moved) != digest(frame)
+    empty = evidence_digest(np.zeros(0, dtype=np.int64), pa.array([], pa.string()))
+    assert len(empty) == 64 and empty != digest(frame)
+
+
+def test_evidence_digest_matches_a_hand_computation() -> None:
+    """Day by day: sha256(lengths, bytes) per UTC day, then sha256 of (day, count, digest)."""
+    from detente.evidence import evidence_digest
+
+    day = 86_400 * 10**9
+    times = np.array([day * 10 + 5, day * 10 + 7, day * 12], dtype=np.int64)
+    hashes = ["aa", "bbb", "c"]
+    first = hashlib.sha256(struct.pack("<qq", 2, 3) + b"aabbb").digest()
+    second = hashlib.sha256(struct.pack("<q", 1) + b"c").digest()
+    top = hashlib.sha256(
+        struct.pack("<qq", 10, 2) + first + struct.pack("<qq", 12, 1) + second
+    ).hexdigest()
+    assert evidence_digest(times, pa.array(hashes)) == top
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from detente._threads import pool
 
 #: Columns a user writes in a canonical observation CSV (see docs/evidence-format.md).
 CSV_REQUIRED = (
@@ -95,18 +96,70 @@ def meets_grade(
     return (rel_arr <= min_rel) & (cred_arr <= max_cred)
 
 
-def evidence_digest(record_hashes: pd.Series) -> str:
-    """sha256 over the sorted content hashes: the identity of an evidence set, order-free."""
-    hashes = pa.array(record_hashes, type=pa.large_string(), from_pandas=True)
-    if isinstance(hashes, pa.ChunkedArray):  # Arrow-backed columns come back chunked
+#: Evidence digests are built day by day (UTC), so that adding a record rehashes one day only.
+DAY_NS = 86_400 * 10**9
+
+
+def evidence_digest(time_ns: np.ndarray, hashes: pa.Array | pd.Series) -> str:
+    """sha256 identifying an evidence set: its records' content hashes, day by day.
+
+    ``time_ns`` and ``hashes`` describe the records in canonical order (time, id, content hash;
+    see :class:`detente.engine._columns.Columns`), so the digest depends on the set of records
+    only, never on the order they came in. Each UTC day with records gets the sha256 of its
+    content hashes (their lengths, then their bytes); the digest is the sha256 of every such day
+    as (day number, record count, day digest).
+
+    >>> len(evidence_digest(np.array([0, 5]), pa.array(["ab", "cd"])))
+    64
+    """
+    days, counts, digests = day_digests(time_ns, hashes)
+    return combine_day_digests(days, counts, digests)
+
+
+def day_digests(
+    time_ns: np.ndarray, hashes: pa.Array | pd.Series
+) -> tuple[np.ndarray, np.ndarray, list[bytes]]:
+    """``(days, counts, digests)``: one entry per UTC day that has records (see above)."""
+    text = _large_text(hashes)
+    day = np.floor_divide(np.asarray(time_ns, dtype=np.int64), DAY_NS)
+    cuts = np.flatnonzero(np.diff(day)) + 1
+    starts = np.r_[0, cuts].astype(np.int64) if len(day) else np.zeros(0, dtype=np.int64)
+    stops = np.r_[cuts, len(day)].astype(np.int64) if len(day) else starts
+    first = text.offset
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64)[first : first + len(text) + 1]
+    data = memoryview(text.buffers()[2]) if len(text) else memoryview(b"")
+    lengths = np.diff(offsets).astype("<i8")
+
+    def one(span: tuple[int, int]) -> bytes:
+        a, b = span
+        digest = hashlib.sha256(lengths[a:b].tobytes())
+        digest.update(data[offsets[a] : offsets[b]])
+        return digest.digest()
+
+    spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
+    digests = list(pool().map(one, spans)) if len(spans) > 64 else [one(s) for s in spans]
+    return day[starts], stops - starts, digests
+
+
+def combine_day_digests(days: np.ndarray, counts: np.ndarray, digests: list[bytes]) -> str:
+    """The evidence digest from its days (see :func:`evidence_digest`)."""
+    top = hashlib.sha256()
+    for day, count, digest in zip(days.tolist(), counts.tolist(), digests, strict=True):
+        top.update(int(day).to_bytes(8, "little", signed=True))
+        top.update(int(count).to_bytes(8, "little"))
+        top.update(digest)
+    return top.hexdigest()
+
+
+def _large_text(hashes: pa.Array | pa.ChunkedArray | pd.Series) -> pa.LargeStringArray:
+    """Content hashes as one Arrow large-string array (nulls hash as empty text)."""
+    if isinstance(hashes, pd.Series):
+        hashes = pa.array(hashes, from_pandas=True)
+    if isinstance(hashes, pa.ChunkedArray):
         hashes = hashes.combine_chunks()
-    ordered = hashes.take(pc.sort_indices(hashes))  # Arrow's sort: ~10x NumPy's on strings
-    # Hash the lengths and the bytes of the sorted strings straight from Arrow's buffers.
-    offsets = np.frombuffer(ordered.buffers()[1], dtype=np.int64)[: len(ordered) + 1]
-    digest = hashlib.sha256(np.diff(offsets).astype("<i8").tobytes())
-    if len(ordered):
-        digest.update(ordered.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]])
-    return digest.hexdigest()
+    if not pa.types.is_large_string(hashes.type):
+        hashes = hashes.cast(pa.large_string())
+    return hashes.fill_null("") if hashes.null_count else hashes
 
 
 # --------------------------------------------------------------------------- content hash

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
 from detente import __version__
 from detente.agreement import Status
@@ -34,6 +39,58 @@ def iso(moment: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+class EvidenceIds(Sequence[str]):
+    """The ids of a finding's evidence, read from the evidence's id column only when asked.
+
+    A compliant finding over a busy zone may rest on millions of records: their ids stay in
+    one shared Arrow array, and the finding keeps only their row numbers.
+
+    >>> ids = EvidenceIds(pa.array(["a", "b", "c"]), np.array([0, 2]))
+    >>> len(ids), list(ids), ids == ("a", "c")
+    (2, ['a', 'c'], True)
+    """
+
+    __slots__ = ("_ids", "_rows")
+
+    def __init__(self, ids: pa.Array, rows: npt.NDArray[np.int64]) -> None:
+        self._ids = ids
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(self._ids.take(pa.array(self._rows[index])).to_pylist())
+        return str(self._ids[int(self._rows[index])].as_py())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_list())
+
+    def to_list(self) -> list[str]:
+        return [str(v) for v in self._ids.take(pa.array(self._rows)).to_pylist()]
+
+    def to_arrow(self) -> pa.Array:
+        """The ids as an Arrow array (no Python strings made)."""
+        return self._ids.take(pa.array(self._rows))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(repr(i) for i in self[:3])
+        return f"EvidenceIds([{shown}{', …' if len(self) > 3 else ''}], n={len(self)})"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One answer: did ``party`` keep ``obligation`` during ``[window_start, window_end)``?"""
@@ -44,7 +101,7 @@ class Finding:
     confidence: float
     window_start: datetime
     window_end: datetime | None
-    evidence: tuple[str, ...]
+    evidence: Sequence[str]  # a tuple, or EvidenceIds for large sets
     explanation: str
     triggered_at: datetime | None = None
     #: Earliest time among the deciding evidence; used by triggers, not part of the contract.
@@ -57,7 +114,11 @@ class Finding:
             "status": self.status.value,
             "confidence": round(self.confidence, 3),
             "window": {"start": iso(self.window_start), "end": iso(self.window_end)},
-            "evidence": list(self.evidence),
+            "evidence": (
+                self.evidence.to_list()
+                if isinstance(self.evidence, EvidenceIds)
+                else list(self.evidence)
+            ),
             "explanation": self.explanation,
         }
         if self.triggered_at is not None:

@@ -43,6 +43,7 @@ from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from detente._zonegrid import ZoneGrid
 from detente.agreement import Agreement, ZoneSpec
 from detente.errors import InputError, Problem
 
@@ -58,6 +59,7 @@ _GRID = 21  # samples per axis when measuring the scale error over an extent
 _LINEAL = ("LineString", "MultiLineString", "LinearRing")
 _POLYGONAL = ("Polygon", "MultiPolygon")
 _WGS84 = pyproj.CRS.from_epsg(4326)
+_SEGMENT_KERNEL_MAX = 512  # vertices: lines up to this size are measured in NumPy
 _CACHE: dict[str, ZoneSet] = {}
 _CACHE_SIZE = 16
 
@@ -132,6 +134,7 @@ class ZoneSet:
     extent: Bounds = (-180.0, -90.0, 180.0, 90.0)  # lon/lat where max_scale_error holds
     _wgs84: dict[str, BaseGeometry] = field(default_factory=dict, repr=False, compare=False)
     _edges: dict[str, shapely.STRtree] = field(default_factory=dict, repr=False, compare=False)
+    _grids: dict[tuple[str, ...], ZoneGrid] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def _forward(self) -> pyproj.Transformer:
@@ -148,6 +151,21 @@ class ZoneSet:
         """
         x, y = self._forward.transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
         return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+    def to_lonlat(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """x/y metres in :attr:`crs` back to lon/lat degrees, vectorised."""
+        lon, lat = self._inverse.transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+        return np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+
+    def grid(self, zone_ids: Iterable[str]) -> ZoneGrid:
+        """A :class:`~detente._zonegrid.ZoneGrid` for these zones, built once and kept.
+
+        >>> inside, edge = zs.grid(["ngca"]).lookup(lon, lat)        # doctest: +SKIP
+        """
+        key = tuple(dict.fromkeys(zone_ids))
+        if key not in self._grids:
+            self._grids[key] = ZoneGrid.build(self, key)
+        return self._grids[key]
 
     def contains(self, zone_id: str, x: npt.ArrayLike, y: npt.ArrayLike) -> BoolArray:
         """Whether each projected point lies in the zone; the boundary counts as inside.
@@ -185,6 +203,22 @@ class ZoneSet:
             out[ok] = found
         return out
 
+    def distance_m(self, zone_id: str, x: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
+        """Metres from each projected point to the zone (0 inside a polygon), vectorised.
+
+        For a line of a few hundred segments (a line of contact), the distance to every segment
+        is computed in NumPy, which is several times faster than building point geometries;
+        otherwise shapely measures it. Either way the result is exact to rounding.
+
+        >>> zs.distance_m("contact_line", *zs.project([37.8], [48.0]))  # doctest: +SKIP
+        array([9932.4])
+        """
+        geom = self.geoms[zone_id]
+        xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        if geom.geom_type in _LINEAL and shapely.get_num_coordinates(geom) <= _SEGMENT_KERNEL_MAX:
+            return _distance_to_segments(_segments_xy(geom), xs, ys)
+        return np.asarray(shapely.distance(geom, shapely.points(xs, ys)), dtype=float)
+
     def wgs84(self, zone_id: str) -> BaseGeometry:
         """The zone back in lon/lat degrees (for maps and GeoJSON output), cached.
 
@@ -213,6 +247,28 @@ def _segments(geom: BaseGeometry) -> npt.NDArray[np.object_]:
     same = which[:-1] == which[1:]
     starts, ends = coords[:-1][same], coords[1:][same]
     return np.asarray(shapely.linestrings(np.stack([starts, ends], axis=1)), dtype=object)
+
+
+def _segments_xy(geom: BaseGeometry) -> npt.NDArray[np.float64]:
+    """``(m, 4)`` array of a lineal geometry's segments: x0, y0, x1, y1."""
+    coords, which = shapely.get_coordinates(shapely.get_parts(geom), return_index=True)
+    same = which[:-1] == which[1:]
+    return np.column_stack([coords[:-1][same], coords[1:][same]])
+
+
+def _distance_to_segments(seg: npt.NDArray[np.float64], x: FloatArray, y: FloatArray) -> FloatArray:
+    """Distance from each point to the nearest of the segments, in blocks of points."""
+    out = np.empty(x.shape, dtype=float)
+    x0, y0, dx, dy = seg[:, 0], seg[:, 1], seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
+    length2 = np.maximum(dx * dx + dy * dy, 1e-300)
+    step = max(1, (1 << 21) // max(len(seg), 1))
+    for i in range(0, len(x), step):  # blocks of points, each vectorised over all segments
+        px = x[i : i + step, None] - x0
+        py = y[i : i + step, None] - y0
+        t = np.clip((px * dx + py * dy) / length2, 0.0, 1.0)
+        ex, ey = px - t * dx, py - t * dy
+        out[i : i + step] = np.sqrt((ex * ex + ey * ey).min(axis=1))
+    return out
 
 
 def _transform(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:

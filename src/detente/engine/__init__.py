@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from detente.agreement import Agreement, Obligation, Status, Trigger
 from detente.engine import ceasefire, exclusion_zone, response_deadline
+from detente.engine._columns import Columns
 from detente.engine._context import Context
 from detente.engine._judge import Rule, judge
 from detente.engine._windows import Windows, windows
@@ -34,7 +34,7 @@ from detente.evidence import UNKNOWN_ACTOR, evidence_digest
 from detente.findings import Finding, FindingsReport
 from detente.zones import build_zones
 
-__all__ = ["KINDS", "evaluate"]
+__all__ = ["KINDS", "Columns", "evaluate"]
 
 #: Findings for every bearer and window (windows, active rows) of a kind that judges itself.
 Judged = Callable[[Windows, np.ndarray], list[Finding]]
@@ -47,13 +47,24 @@ KINDS: dict[str, Callable[[Context, Any], Rule | Judged]] = {
 }
 
 
-def evaluate(agreement: Agreement, evidence: pd.DataFrame, as_of: datetime) -> FindingsReport:
-    """Every finding of ``agreement`` given the observations known up to ``as_of``."""
+def evaluate(
+    agreement: Agreement,
+    evidence: pd.DataFrame | pa.Table | Columns,
+    as_of: datetime,
+    *,
+    use_grid: bool | None = None,
+) -> FindingsReport:
+    """Every finding of ``agreement`` given the observations known up to ``as_of``.
+
+    ``evidence`` is an observation frame, an Arrow table with the same columns (text columns may
+    be dictionary-encoded), or :class:`Columns` prepared earlier. ``use_grid`` forces zone
+    membership through the zone grid or the exact test (default: by size; same answers).
+    """
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
-    known = evidence["time"] <= pd.Timestamp(as_of)
-    frame = _in_time_order(evidence if known.all() else evidence[known])
-    ctx = Context(agreement, build_zones(agreement), frame, as_of)
+    cols = evidence if isinstance(evidence, Columns) else Columns.of(evidence)
+    cols = cols.upto(pd.Timestamp(as_of).value)
+    ctx = Context(agreement, build_zones(agreement), cols, as_of, use_grid=use_grid)
     done: dict[str, list[Finding]] = {}
     for ob in _dependency_order(agreement):
         done[ob.id] = _evaluate_obligation(ctx, ob, done)
@@ -68,20 +79,10 @@ def evaluate(agreement: Agreement, evidence: pd.DataFrame, as_of: datetime) -> F
         agreement_title=agreement.title,
         agreement_sha256=agreement.sha256,
         as_of=as_of,
-        evidence_count=len(frame),
-        evidence_sha256=evidence_digest(frame["content_hash"]),
+        evidence_count=len(cols),
+        evidence_sha256=evidence_digest(cols.time_ns, cols.text["content_hash"]),
         findings=findings,
     )
-
-
-def _in_time_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows by (time, id), whatever order they came in: findings must not depend on it."""
-    keys = pa.table({"time": pa.array(frame["time"]), "id": pa.array(frame["id"].astype(str))})
-    order = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("id", "ascending")])
-    rows = order.to_numpy()
-    if np.array_equal(rows, np.arange(len(rows))):
-        return frame.reset_index(drop=True)  # already in order, as the store returns it
-    return frame.take(rows).reset_index(drop=True)
 
 
 def _dependency_order(agreement: Agreement) -> list[Obligation]:
@@ -125,9 +126,11 @@ def _evaluate_obligation(
     wins = windows(
         start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz
     )
-    active = ctx.between(start, ob.effective.until)
     made = KINDS[ob.kind](ctx, ob)
-    found = judge(ctx, made, wins, active) if isinstance(made, Rule) else made(wins, active)
+    if isinstance(made, Rule):
+        found = judge(ctx, made, wins)
+    else:
+        found = made(wins, ctx.between(start, ob.effective.until))
     if fired is not None:
         found = [replace(f, triggered_at=fired) for f in found]
     return [*head, *found]

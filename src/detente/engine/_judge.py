@@ -26,7 +26,10 @@ from detente.engine._context import Context
 from detente.engine._phrases import plural
 from detente.engine._windows import Windows
 from detente.evidence import UNKNOWN_ACTOR
-from detente.findings import Finding
+from detente.findings import EvidenceIds, Finding
+
+#: The masks of :class:`Groups` for a bearer, in the order a finding is decided by them.
+STRONG, WEAK, UNATTRIBUTED, COVERAGE = range(4)
 
 #: Describes a set of rows in words, e.g. ``"3 sightings of tank"``.
 Describe = Callable[[np.ndarray], str]
@@ -45,104 +48,102 @@ class Rule:
     period: str  # "since 2015-02-15 00:00 (Europe/Kyiv)"
 
 
-def judge(ctx: Context, rule: Rule, wins: Windows, active: np.ndarray) -> list[Finding]:
-    """Findings for every bearer and window, plus ``unknown`` where unattributed breaches occur."""
-    w = np.where(active, wins.index_of(ctx.time_ns), -1)
+def judge(ctx: Context, rule: Rule, wins: Windows) -> list[Finding]:
+    """Findings for every bearer and window, plus ``unknown`` where unattributed breaches occur.
+
+    Records are in time order, so each window is a run of rows (``bounds``); every mask below
+    covers only the obligation's rows.
+    """
+    bounds = wins.row_bounds(ctx.time_ns)
+    part = slice(int(bounds[0]), int(bounds[-1]))
+    forbidden, grade_ok = rule.forbidden[part], ctx.grade_ok[part]
+    unknown = ctx.is_actor(UNKNOWN_ACTOR)[part]
+    any_possibly = np.zeros(part.stop - part.start, dtype=bool)
+    any_surely = np.zeros_like(any_possibly)
     findings: list[Finding] = []
-    any_possibly = np.zeros(len(ctx), dtype=bool)
-    any_surely = np.zeros(len(ctx), dtype=bool)
-    unknown = ctx.is_actor(UNKNOWN_ACTOR)
     for party, zone in rule.zones.items():
-        possibly, surely = ctx.inside(zone)
+        possibly, surely = (mask[part] for mask in ctx.inside(zone))
         any_possibly |= possibly
         any_surely |= surely
-        own = rule.forbidden & possibly & ctx.is_actor(party)
-        strong = own & surely & ctx.grade_ok
-        groups = {
-            "strong": _by_window(w, strong),
-            "weak": _by_window(w, own & ~(surely & ctx.grade_ok)),
-            "unattributed": _by_window(w, rule.forbidden & possibly & unknown),
-            "coverage": _by_window(w, surely),
-        }
-        for i in range(len(wins)):
-            findings.append(_decide(ctx, rule, party, wins, i, groups))
-    strong_u = rule.forbidden & unknown & any_surely & ctx.grade_ok
-    weak_u = rule.forbidden & unknown & any_possibly & ~(any_surely & ctx.grade_ok)
-    strong_groups, weak_groups = _by_window(w, strong_u), _by_window(w, weak_u)
-    for i in sorted(set(strong_groups) | set(weak_groups)):
-        findings.append(_decide_unknown(ctx, rule, wins, i, strong_groups, weak_groups))
+        breach = forbidden & possibly
+        own = breach & ctx.is_actor(party)[part]
+        sure = surely & grade_ok
+        groups = Groups(bounds, (own & sure, own & ~sure, breach & unknown, surely))
+        findings += [_decide(ctx, rule, party, wins, i, groups) for i in range(len(wins))]
+    unknown_breach = forbidden & unknown
+    sure_anywhere = any_surely & grade_ok
+    unattributed = Groups(
+        bounds, (unknown_breach & sure_anywhere, unknown_breach & any_possibly & ~sure_anywhere)
+    )
+    for i in unattributed.windows_with_rows():
+        findings.append(_decide_unknown(ctx, rule, wins, i, unattributed))
     return findings
 
 
-def _by_window(w: np.ndarray, mask: np.ndarray) -> dict[int, np.ndarray]:
-    """Row numbers of ``mask`` grouped by window; rows keep the context's (time, id) order."""
-    rows = np.flatnonzero(mask & (w >= 0))
-    if rows.size == 0:
-        return {}
-    order = np.argsort(w[rows], kind="stable")
-    rows, keys = rows[order], w[rows][order]
-    cuts = np.flatnonzero(np.diff(keys)) + 1
-    return dict(zip(keys[np.r_[0, cuts]].tolist(), np.split(rows, cuts), strict=True))
+@dataclass(frozen=True)
+class Groups:
+    """Masks over an obligation's rows (``bounds[0]:bounds[-1]``), read window by window."""
+
+    bounds: np.ndarray  # row where each window starts, then where the last one ends
+    masks: tuple[np.ndarray, ...]
+
+    def rows(self, which: int, i: int) -> np.ndarray:
+        """Row numbers (in the context) of mask ``which`` in window ``i``, in time order."""
+        lo = int(self.bounds[0])
+        a, b = int(self.bounds[i]) - lo, int(self.bounds[i + 1]) - lo
+        return np.flatnonzero(self.masks[which][a:b]) + (a + lo)
+
+    def windows_with_rows(self) -> list[int]:
+        """Windows in which any mask has a row."""
+        hit = np.flatnonzero(np.logical_or.reduce(self.masks)) + int(self.bounds[0])
+        return sorted(set((np.searchsorted(self.bounds, hit, side="right") - 1).tolist()))
 
 
-def _decide(
-    ctx: Context,
-    rule: Rule,
-    party: str,
-    wins: Windows,
-    i: int,
-    groups: dict[str, dict[int, np.ndarray]],
-) -> Finding:
-    empty = np.empty(0, dtype=np.int64)
-    strong, weak = groups["strong"].get(i, empty), groups["weak"].get(i, empty)
-    unattributed, coverage = groups["unattributed"].get(i, empty), groups["coverage"].get(i, empty)
+def _decide(ctx: Context, rule: Rule, party: str, wins: Windows, i: int, groups: Groups) -> Finding:
     zone = rule.zone_labels[party]
+    strong = groups.rows(STRONG, i)
     if strong.size:
-        status, rows = Status.violation, strong
         text = (
             f"{rule.describe(strong)} attributed to {party} inside {zone}{rule.locate(strong)}, "
             f"graded {_grades(ctx, strong)} (at or above the threshold) {rule.period}."
         )
-    elif weak.size:
-        status, rows = Status.unverified, weak
+        return _finding(ctx, rule.obligation, party, Status.violation, wins, i, strong, text)
+    weak = groups.rows(WEAK, i)
+    if weak.size:
         text = (
             f"{rule.describe(weak)} attributed to {party} inside {zone}{rule.locate(weak)}, but "
             f"only graded {_grades(ctx, weak)} or located too vaguely to establish a violation."
         )
-    elif unattributed.size:
-        status, rows = Status.unverified, unattributed
+        return _finding(ctx, rule.obligation, party, Status.unverified, wins, i, weak, text)
+    unattributed = groups.rows(UNATTRIBUTED, i)
+    if unattributed.size:
         text = (
             f"{rule.describe(unattributed)} of unknown attribution inside {zone}; "
             f"they cannot be attributed to {party} or ruled out, so compliance is not shown."
         )
-    elif coverage.size:
-        status, rows = Status.compliant, coverage
+        status = Status.unverified
+        return _finding(ctx, rule.obligation, party, status, wins, i, unattributed, text)
+    coverage = groups.rows(COVERAGE, i)
+    if coverage.size:
         text = (
             f"{zone} was observed ({plural(coverage.size, 'record')}, "
             f"graded {_grades(ctx, coverage)}) and no breach by {party} was seen."
         )
-    else:
-        status, rows = Status.unverified, empty
-        text = f"Nothing was observed inside {zone} in this window: silence is not compliance."
-    return _finding(ctx, rule.obligation, party, status, wins, i, rows, text)
+        return _finding(ctx, rule.obligation, party, Status.compliant, wins, i, coverage, text)
+    text = f"Nothing was observed inside {zone} in this window: silence is not compliance."
+    return _finding(ctx, rule.obligation, party, Status.unverified, wins, i, coverage, text)
 
 
-def _decide_unknown(
-    ctx: Context,
-    rule: Rule,
-    wins: Windows,
-    i: int,
-    strong: dict[int, np.ndarray],
-    weak: dict[int, np.ndarray],
-) -> Finding:
-    if i in strong:
-        rows, status = strong[i], Status.violation
+def _decide_unknown(ctx: Context, rule: Rule, wins: Windows, i: int, groups: Groups) -> Finding:
+    rows = groups.rows(STRONG, i)
+    if rows.size:
+        status = Status.violation
         text = (
             f"{rule.describe(rows)} by an unidentified party inside the zone{rule.locate(rows)}, "
             f"graded {_grades(ctx, rows)}; Detente does not guess who was responsible."
         )
     else:
-        rows, status = weak[i], Status.unverified
+        rows, status = groups.rows(WEAK, i), Status.unverified
         text = (
             f"{rule.describe(rows)} by an unidentified party, possibly inside the zone, graded "
             f"{_grades(ctx, rows)} or located too vaguely to establish a violation."
@@ -160,26 +161,18 @@ def _finding(
     rows: np.ndarray,
     text: str,
 ) -> Finding:
-    first: datetime | None = None
-    if rows.size:
-        first = _to_datetime(int(ctx.time_ns[rows].min()))
     return Finding(
         obligation=obligation,
         party=party,
         status=status,
-        confidence=confidence(ctx.weight[rows]) if rows.size else 0.0,
+        confidence=ctx.confidence(rows),
         window_start=wins.starts[i],
         window_end=wins.ends[i],
-        evidence=tuple(ctx.ids[rows].tolist()),
+        evidence=EvidenceIds(ctx.cols.text["id"], rows),
         explanation=text,
-        first_evidence_time=first,
+        # Rows are in time order: the first is the earliest.
+        first_evidence_time=_to_datetime(int(ctx.time_ns[rows[0]])) if rows.size else None,
     )
-
-
-def confidence(weights: np.ndarray) -> float:
-    """1 − Π(1 − wᵢ): how strongly independent records together support the status."""
-    clipped = np.clip(weights, 0.0, 0.999)
-    return float(1.0 - np.exp(np.log1p(-clipped).sum()))
 
 
 def _grades(ctx: Context, rows: np.ndarray) -> str:

@@ -25,6 +25,16 @@ class Windows:
     def __len__(self) -> int:
         return len(self.starts)
 
+    def row_bounds(self, times_ns: np.ndarray) -> np.ndarray:
+        """For times in ascending order: the row where each window starts, then the row after
+        the last window's end (``len(bounds) == len(self) + 1``); window i is rows
+        ``bounds[i]:bounds[i + 1]``. Windows are contiguous, so no row is skipped between."""
+        starts = np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)
+        last = self.ends[-1]
+        end = len(times_ns) if last is None else np.searchsorted(times_ns, pd.Timestamp(last).value)
+        bounds = np.r_[np.searchsorted(times_ns, starts, side="left"), end]
+        return np.asarray(bounds, dtype=np.int64)
+
     def index_of(self, times_ns: np.ndarray) -> np.ndarray:
         """Window number of each time (``-1`` before the first window), vectorised."""
         starts = np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)

@@ -7,7 +7,6 @@ band of a given width on its side of the line.
 from __future__ import annotations
 
 import numpy as np
-import shapely
 
 from detente.agreement import ExclusionZone
 from detente.engine._context import Context
@@ -17,10 +16,11 @@ from detente.engine._phrases import period, records, zone_label
 
 def rule(ctx: Context, ob: ExclusionZone) -> Rule:
     """Sightings of listed equipment (a count of zero is a sighting of absence, not a breach)."""
-    count = ctx.frame["count_high"].fillna(1).to_numpy(dtype=np.int64)
+    count = ctx.cols.count_high
     equipment = ctx.is_in("kind", ("equipment",))
     forbidden = equipment & ctx.is_in("category", ob.categories) & (count > 0)
     labels = {party: zone_label(ctx.agreement, zone) for party, zone in ob.zones.items()}
+    _measure_breaches(ctx, ob, forbidden)
 
     def describe(rows: np.ndarray) -> str:
         cats, counts = np.unique(ctx.values("category", rows).astype(str), return_counts=True)
@@ -45,13 +45,29 @@ def rule(ctx: Context, ob: ExclusionZone) -> Rule:
 
 def _distance_phrase(ctx: Context, ob: ExclusionZone, rows: np.ndarray) -> str:
     """ " 11–19 km from contact_line" when the rows' zones are bands from one line."""
-    bands = [ctx.agreement.zones[z].band for z in ob.zones.values()]
-    lines = {b.line for b in bands if b is not None}
-    if len(lines) != 1 or None in bands or rows.size == 0:
+    line = _band_line(ctx, ob)
+    if line is None or rows.size == 0:
         return ""
-    line = lines.pop()
-    points = shapely.points(ctx.x[rows], ctx.y[rows])
-    km = shapely.distance(ctx.zones.geoms[line], points) / 1000.0
+    km = ctx.distance_km(line, rows)
     lo, hi = float(km.min()), float(km.max())
     span = f"{lo:.0f} km" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f} km"
     return f" {span} from {zone_label(ctx.agreement, line)}"
+
+
+def _band_line(ctx: Context, ob: ExclusionZone) -> str | None:
+    """The one line every zone of the obligation is a band from, if there is one."""
+    bands = [ctx.agreement.zones[z].band for z in ob.zones.values()]
+    lines = {b.line for b in bands if b is not None}
+    return lines.pop() if len(lines) == 1 and None not in bands else None
+
+
+def _measure_breaches(ctx: Context, ob: ExclusionZone, forbidden: np.ndarray) -> None:
+    """Distances of every possible breach at once: one vectorised call instead of one per
+    finding (explanations then only read them)."""
+    line = _band_line(ctx, ob)
+    if line is None:
+        return
+    near = np.zeros(len(ctx), dtype=bool)
+    for zone in ob.zones.values():
+        near |= ctx.inside(zone)[0]
+    ctx.distance_km(line, np.flatnonzero(forbidden & near))

@@ -33,7 +33,6 @@ import pandas as pd
 
 from detente.agreement import ResponseDeadline, Status
 from detente.engine._context import Context
-from detente.engine._judge import confidence
 from detente.engine._phrases import plural
 from detente.engine._windows import Windows
 from detente.findings import Finding
@@ -77,14 +76,13 @@ def messages(ctx: Context, ob: ResponseDeadline, active: np.ndarray) -> pd.DataF
         wanted &= ctx.is_in("actor", ob.from_parties)
     rows = np.flatnonzero(wanted)
     msgs = pd.DataFrame({
-        "row": rows, "id": ctx.ids[rows].astype(str), "sender": ctx.values("actor", rows),
+        "row": rows, "id": ctx.text("id", rows), "sender": ctx.values("actor", rows),
         "party": ctx.values("category", rows), "sent": ctx.time_ns[rows],
     })  # fmt: skip
     msgs = msgs[msgs["sender"] != msgs["party"]]  # a note to oneself asks nothing of anyone
     ack_rows = np.flatnonzero(ctx.is_in("kind", ("ack",)))
-    notes = ctx.frame["note"].fillna("").to_numpy(dtype=object)
     acks = pd.DataFrame({
-        "ack_row": ack_rows, "id": notes[ack_rows].astype(str),
+        "ack_row": ack_rows, "id": ctx.text("note", ack_rows),
         "party": ctx.values("actor", ack_rows), "sender": ctx.values("category", ack_rows),
         "acked": ctx.time_ns[ack_rows],
     })  # fmt: skip
@@ -169,9 +167,7 @@ def _decide(
     if status is Status.pending:
         score = 1.0  # decided by the calendar, as pending always is
     else:
-        score = (
-            confidence(ctx.weight[deciding["row"].to_numpy(dtype=np.int64)]) if rows.size else 0.0
-        )
+        score = ctx.confidence(deciding["row"].to_numpy(dtype=np.int64))
     return Finding(
         obligation=ob.id,
         party=party,
@@ -179,7 +175,7 @@ def _decide(
         confidence=score,
         window_start=wins.starts[i],
         window_end=wins.ends[i],
-        evidence=tuple(ctx.ids[rows].tolist()),
+        evidence=tuple(ctx.text("id", rows).tolist()),
         explanation=text,
         first_evidence_time=first,
     )
