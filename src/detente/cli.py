@@ -82,6 +82,11 @@ class Format(str, enum.Enum):
     html = "html"
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    spark = "spark"
+
+
 @contextmanager
 def _input_errors() -> Iterator[None]:
     """Turn :class:`InputError` into readable lines on stderr and exit code 2."""
@@ -195,6 +200,14 @@ def check(
     fail_on: Annotated[
         Status | None, typer.Option(help="Exit with code 1 if any finding has this status.")
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(help="local: this process; spark: per-record work on Apache Spark."),
+    ] = Engine.local,
+    spark_master: Annotated[
+        str | None,
+        typer.Option(help="Spark master URL for --engine spark (default: local[*])."),
+    ] = None,
 ) -> None:
     """Evaluate every obligation against the evidence and print the findings."""
     from detente.engine import evaluate
@@ -205,7 +218,13 @@ def check(
         frame = _with_messages(_with_claims(frame, db, ag), db)
         moment = parse_as_of(as_of, ag) if as_of else default_as_of(frame)
         status.update(f"Evaluating {len(ag.obligations)} obligations on {len(frame):,} records…")
-        report = evaluate(ag, frame, moment)
+        if engine is Engine.spark:
+            from detente.engine.spark import evaluate_spark
+
+            status.update(f"Evaluating on Spark ({spark_master or 'local[*]'})…")
+            report = evaluate_spark(ag, frame, moment, master=spark_master)
+        else:
+            report = evaluate(ag, frame, moment)
     _emit(report, ag, fmt, output)
     if fail_on is not None and report.has(fail_on):
         raise typer.Exit(1)

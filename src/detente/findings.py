@@ -79,6 +79,8 @@ class EvidenceIds(Sequence[str]):
         return self._ids.take(pa.array(self._rows))
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, EvidenceIds):  # compared in Arrow, without Python strings
+            return len(other) == len(self) and self.to_arrow().equals(other.to_arrow())
         if isinstance(other, Sequence) and not isinstance(other, str):
             return len(other) == len(self) and tuple(self) == tuple(other)
         return NotImplemented

@@ -16,7 +16,7 @@ depend on.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from detente.evidence import UNKNOWN_ACTOR, evidence_digest
 from detente.findings import Finding, FindingsReport
 from detente.zones import build_zones
 
-__all__ = ["KINDS", "Columns", "evaluate"]
+__all__ = ["KINDS", "Columns", "evaluate", "evaluate_context"]
 
 #: Findings for every bearer and window (windows, active rows) of a kind that judges itself.
 Judged = Callable[[Windows, np.ndarray], list[Finding]]
@@ -65,9 +65,22 @@ def evaluate(
     cols = evidence if isinstance(evidence, Columns) else Columns.of(evidence)
     cols = cols.upto(pd.Timestamp(as_of).value)
     ctx = Context(agreement, build_zones(agreement), cols, as_of, use_grid=use_grid)
+    return evaluate_context(ctx)
+
+
+def evaluate_context(ctx: Context) -> FindingsReport:
+    """:func:`evaluate` on a prepared context (whose masks another engine may have computed)."""
     done: dict[str, list[Finding]] = {}
-    for ob in _dependency_order(agreement):
-        done[ob.id] = _evaluate_obligation(ctx, ob, done)
+    for ob in dependency_order(ctx.agreement):
+        done[ob.id] = evaluate_obligation(ctx, ob, done)
+    digest = evidence_digest(ctx.cols.time_ns, ctx.cols.text["content_hash"])
+    return assemble(ctx.agreement, ctx.as_of, done, len(ctx.cols), digest)
+
+
+def assemble(
+    agreement: Agreement, as_of: datetime, done: dict[str, list[Finding]], count: int, digest: str
+) -> FindingsReport:
+    """The report of every obligation's findings, in the contract's order."""
     party_rank = {p: i for i, p in enumerate([*agreement.party_ids(), UNKNOWN_ACTOR])}
     findings = tuple(
         f
@@ -79,13 +92,13 @@ def evaluate(
         agreement_title=agreement.title,
         agreement_sha256=agreement.sha256,
         as_of=as_of,
-        evidence_count=len(cols),
-        evidence_sha256=evidence_digest(cols.time_ns, cols.text["content_hash"]),
+        evidence_count=count,
+        evidence_sha256=digest,
         findings=findings,
     )
 
 
-def _dependency_order(agreement: Agreement) -> list[Obligation]:
+def dependency_order(agreement: Agreement) -> list[Obligation]:
     """Obligations ordered so that a trigger's target is evaluated before it."""
     by_id = {o.id: o for o in agreement.obligations}
     ordered: list[Obligation] = []
@@ -109,31 +122,57 @@ def _dependency_order(agreement: Agreement) -> list[Obligation]:
     return ordered
 
 
-def _evaluate_obligation(
-    ctx: Context, ob: Obligation, done: dict[str, list[Finding]]
-) -> list[Finding]:
+@dataclass(frozen=True)
+class Plan:
+    """How an obligation is decided at an as-of time: findings the calendar alone decides
+    (``head``: inactive before its trigger, or pending), then ``wins`` judged on evidence."""
+
+    head: list[Finding]
+    wins: Windows | None
+    start: datetime
+    fired: datetime | None
+
+
+def plan(
+    agreement: Agreement, ob: Obligation, done: dict[str, list[Finding]], as_of: datetime
+) -> Plan:
+    """The :class:`Plan` of ``ob``, given the findings of the obligations its trigger reads."""
     start, fired = ob.effective.start, None
     head: list[Finding] = []
+    until = ob.effective.until
     if ob.when is not None:
-        fired = fired_at(ob.when, done, ctx.as_of)
+        fired = fired_at(ob.when, done, as_of)
         if fired is None:
-            return _calendar(ctx, ob, Status.inactive, start, ob.effective.until, None)
+            return Plan(_calendar(agreement, as_of, ob, Status.inactive, start, until, None),
+                        None, start, None)  # fmt: skip
         if fired > start:
-            head = _calendar(ctx, ob, Status.inactive, start, fired, fired)
+            head = _calendar(agreement, as_of, ob, Status.inactive, start, fired, fired)
             start = fired
-    if ctx.as_of < start:
-        return [*head, *_calendar(ctx, ob, Status.pending, start, ob.effective.until, fired)]
-    wins = windows(
-        start, ob.effective.until, ctx.as_of, ctx.agreement.window_of(ob), ctx.agreement.tz
-    )
+    if as_of < start:
+        pending = _calendar(agreement, as_of, ob, Status.pending, start, until, fired)
+        return Plan([*head, *pending], None, start, fired)
+    wins = windows(start, until, as_of, agreement.window_of(ob), agreement.tz)
+    return Plan(head, wins, start, fired)
+
+
+def evaluate_obligation(
+    ctx: Context, ob: Obligation, done: dict[str, list[Finding]]
+) -> list[Finding]:
+    """Every finding of one obligation."""
+    p = plan(ctx.agreement, ob, done, ctx.as_of)
+    return p.head if p.wins is None else [*p.head, *judge_windows(ctx, ob, p, p.wins)]
+
+
+def judge_windows(ctx: Context, ob: Obligation, p: Plan, wins: Windows) -> list[Finding]:
+    """Findings of ``ob`` for ``wins`` (all of the plan's windows, or some of them)."""
     made = KINDS[ob.kind](ctx, ob)
     if isinstance(made, Rule):
         found = judge(ctx, made, wins)
     else:
-        found = made(wins, ctx.between(start, ob.effective.until))
-    if fired is not None:
-        found = [replace(f, triggered_at=fired) for f in found]
-    return [*head, *found]
+        found = made(wins, ctx.between(p.start, ob.effective.until))
+    if p.fired is not None:
+        found = [replace(f, triggered_at=p.fired) for f in found]
+    return found
 
 
 def fired_at(trigger: Trigger, done: dict[str, list[Finding]], as_of: datetime) -> datetime | None:
@@ -151,7 +190,8 @@ def fired_at(trigger: Trigger, done: dict[str, list[Finding]], as_of: datetime) 
 
 
 def _calendar(
-    ctx: Context,
+    agreement: Agreement,
+    as_of: datetime,
     ob: Obligation,
     status: Status,
     start: datetime,
@@ -159,12 +199,12 @@ def _calendar(
     fired: datetime | None,
 ) -> list[Finding]:
     """One finding per bearer decided by the calendar alone (pending or inactive)."""
-    tz = ctx.agreement.tz
+    tz = agreement.tz
     if status is Status.pending:
         text = (
-            f"Not yet in effect as of {ctx.as_of.astimezone(tz):%Y-%m-%d %H:%M}; "
+            f"Not yet in effect as of {as_of.astimezone(tz):%Y-%m-%d %H:%M}; "
             f"the obligation binds from {start.astimezone(tz):%Y-%m-%d %H:%M} "
-            f"{ctx.agreement.timezone}."
+            f"{agreement.timezone}."
         )
     else:
         text = f"Conditional obligation, inactive: {_trigger_text(ob.when)}"

@@ -116,6 +116,38 @@ class Columns:
             text={k: v.slice(start, stop - start) for k, v in self.text.items()},
         )
 
+    def recoded(self, uniques: dict[str, list[str]]) -> Columns:
+        """The same records with codes into ``uniques`` (extended in place with new values), so
+        that columns coded against one shared dictionary can be joined by :meth:`concat`."""
+        codes = {}
+        for name, mine in self.uniques.items():
+            shared = uniques.setdefault(name, [])
+            for value in mine:
+                if value not in shared:
+                    shared.append(value)
+            index = {v: i for i, v in enumerate(shared)}
+            table = np.array([index[v] for v in mine] or [0], dtype=np.int32)
+            codes[name] = table[self.codes[name]]
+        return replace(self, codes=codes, uniques={k: uniques[k] for k in self.uniques})
+
+    @staticmethod
+    def concat(parts: list[Columns]) -> Columns:
+        """Records of several parts coded against the same dictionaries, one after another."""
+        first = parts[0]
+        if len(parts) == 1:
+            return first
+        return Columns(
+            time_ns=np.concatenate([p.time_ns for p in parts]),
+            lon=np.concatenate([p.lon for p in parts]),
+            lat=np.concatenate([p.lat for p in parts]),
+            uncertainty_km=np.concatenate([p.uncertainty_km for p in parts]),
+            count_high=np.concatenate([p.count_high for p in parts]),
+            credibility=np.concatenate([p.credibility for p in parts]),
+            codes={k: np.concatenate([p.codes[k] for p in parts]) for k in first.codes},
+            uniques=first.uniques,
+            text={k: pa.concat_arrays([p.text[k] for p in parts]) for k in first.text},
+        )
+
     def upto(self, as_of_ns: int) -> Columns:
         """The records known at ``as_of_ns`` (time at or before it)."""
         end = int(np.searchsorted(self.time_ns, as_of_ns, side="right"))

@@ -164,6 +164,16 @@ class Context:
             self._inside[zone_id] = (possibly, surely)
         return self._inside[zone_id]
 
+    def preset(
+        self,
+        inside: dict[str, tuple[BoolArray, BoolArray]],
+        distance_km: dict[str, npt.NDArray[np.float64]],
+    ) -> None:
+        """Take zone membership and distances computed elsewhere (the Spark engine computes
+        them on its executors with the same functions); anything not given is computed here."""
+        self._inside.update(inside)
+        self._distance.update(distance_km)
+
     def _contains(self, zone_id: str) -> BoolArray:
         grid = self._grid
         if grid is None or zone_id not in grid.zone_ids:
