@@ -1,36 +1,50 @@
-"""``make bench``: Detente's engine against a straightforward pandas script, in one process.
+"""``make bench``: the full Minsk II agreement three ways (and on Spark), at growing sizes.
 
-Sizes come from ``BENCH_N`` (comma-separated, default ``10000,100000,1000000``). For each size
-the same synthetic Minsk II evidence is evaluated by
+Sizes come from ``BENCH_N`` (comma-separated; default ``100000,1000000,10000000``). For each size
+the same SYNTHETIC evidence (``detente synth``'s generator, cached as Parquet under
+``benchmarks/results/cache``) is evaluated, in this one process, by
 
-* ``detente``: :func:`detente.engine.evaluate` (ingest excluded: the frame is built once);
-* ``pandas-script``: what an analyst would write today: for each obligation and party, shapely's
-  point-in-polygon on the whole evidence, then a pandas ``groupby`` per month.
+1. ``detente``: :func:`detente.engine.evaluate` from the Arrow table the store's export gives
+   (text columns dictionary-encoded), as of 2021-12-31: every obligation, party and month, with
+   explanations, evidence lists and the evidence digest;
+2. ``geopandas``: the script an analyst would write today (``competitors/geopandas_script.py``);
+3. ``postgis``: the same logic in SQL on PostgreSQL 15 + PostGIS with GiST indexes, on a
+   throwaway cluster this script starts (``competitors/postgis_sql.py``); loading is timed
+   apart from the query;
+4. ``spark``: ``detente check --engine spark``'s evaluation in Spark local mode (reference).
 
-Both must report the same (obligation, party, month) violations before any time is written.
-The script computes only those violations; Detente also decides every other status, explains
-each finding, lists its evidence and hashes its inputs, so the ratio is the price of complete,
-explained findings rather than a like-for-like race (that benchmark is planned with GeoPandas
-and PostGIS baselines).
-Results go to ``benchmarks/results/latest.json`` and ``benchmarks/results/latest.md``.
+Every engine's findings (obligation, party, window, status, number of deciding records) must
+equal Detente's before any time is written. Times are medians of ``BENCH_REPEAT`` runs (default
+3; one run for the competitors at 10 million). Peak memory is measured for Detente in a child
+process that only reads the Parquet file and evaluates. The incremental case stores
+``BENCH_LIVE_N`` records (default 1,000,000), adds ``BENCH_LIVE_ADDS`` single records one at a
+time and reports the latency of bringing the findings up to date, then checks them against a
+full evaluation. Results: ``benchmarks/results/latest.json`` and ``latest.md``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import shapely
+import pyarrow as pa
+import pyarrow.parquet as pq
 from _results import write_results  # benchmarks/ is on sys.path when run as a script
 
-from detente.agreement import ExclusionZone, load_agreement
+from detente.agreement import Agreement, load_agreement
 from detente.engine import evaluate
+from detente.engine.live import LiveFindings
 from detente.evidence import content_hashes
 from detente.synth import synthesize
 from detente.zones import build_zones
@@ -38,7 +52,12 @@ from detente.zones import build_zones
 ROOT = Path(__file__).resolve().parent.parent
 AGREEMENT = ROOT / "examples" / "minsk2" / "agreement.yaml"
 AS_OF = datetime.fromisoformat("2021-12-31T23:59:59+02:00")
-GOOD = ("A", "B", "C")
+CACHE = ROOT / "benchmarks" / "results" / "cache"
+CHUNK = 1_000_000  # synthetic records are made a million at a time
+CODED = ["actor", "kind", "category", "reliability", "source", "note", "prov_file"]
+
+
+# --------------------------------------------------------------------------- evidence
 
 
 def observation_frame(csv_frame: pd.DataFrame) -> pd.DataFrame:
@@ -71,87 +90,243 @@ def observation_frame(csv_frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def detente_violations(agreement: Any, frame: pd.DataFrame) -> set[tuple[str, str, str]]:
-    report = evaluate(agreement, frame, AS_OF)
-    return {
-        (f.obligation, f.party, f"{f.window_start:%Y-%m}")
-        for f in report.findings
-        if f.status.value == "violation" and f.party != "unknown"
-    }
+def dataset(agreement: Agreement, n: int) -> Path:
+    """Parquet file of ``n`` synthetic records in (time, id) order, made once and kept."""
+    path = CACHE / f"minsk2-synthetic-{n}.parquet"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for k, start in enumerate(range(0, n, CHUNK)):
+        raw = synthesize(agreement, n=min(CHUNK, n - start), seed=11 + k)
+        raw["id"] = raw["id"].str.replace("synthetic-", f"synthetic-{k:03d}-", regex=False)
+        parts.append(pa.Table.from_pandas(observation_frame(raw), preserve_index=False))
+        print(f"  made {start + raw.shape[0]:,} of {n:,} records", flush=True)
+    table = pa.concat_tables(parts)
+    table = table.sort_by([("time", "ascending"), ("id", "ascending")])
+    pq.write_table(table, path, row_group_size=CHUNK)
+    return path
 
 
-def script_violations(agreement: Any, frame: pd.DataFrame) -> set[tuple[str, str, str]]:
-    """The analyst's version: one obligation and one party at a time."""
-    zones = build_zones(agreement)
-    x, y = zones.project(frame["lon"].to_numpy(), frame["lat"].to_numpy())
-    local = frame["time"].dt.tz_convert(agreement.timezone)
-    month = local.dt.strftime("%Y-%m")
-    good = frame["reliability"].isin(GOOD) & (frame["credibility"] <= 3)
-    found: set[tuple[str, str, str]] = set()
-    for ob in agreement.obligations:
-        if not isinstance(ob, ExclusionZone):
-            continue
-        kind_ok = (frame["kind"] == "equipment") & frame["category"].isin(ob.categories)
-        active = (frame["time"] >= pd.Timestamp(ob.effective.start)) & (
-            frame["time"] <= pd.Timestamp(AS_OF)
-        )
-        for party, zone in ob.zones.items():
-            inside = shapely.contains_xy(zones.geoms[zone], x, y)
-            hit = kind_ok & active & good & (frame["actor"] == party) & inside
-            for m in month[hit.to_numpy()].unique():
-                found.add((ob.id, party, m))
-    return found
+def read(path: Path) -> pa.Table:
+    """The evidence as the engine gets it from a store export: text columns as dictionaries,
+    each column one contiguous array."""
+    return pq.read_table(path, read_dictionary=CODED).combine_chunks()
 
 
-def timed(fn: Any, *args: Any, repeat: int) -> tuple[float, Any]:
+def as_frame(table: pa.Table) -> pd.DataFrame:
+    """The competitors' input: a plain pandas observation frame."""
+    plain = pa.table(
+        {
+            name: col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+            for name, col in zip(table.column_names, table.columns, strict=True)
+        }
+    )
+    return plain.to_pandas()
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, list[float], Any]:
     times, result = [], None
     for _ in range(repeat):
         start = time.perf_counter()
-        result = fn(*args)
+        result = fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+    return statistics.median(times), times, result
+
+
+def peak_memory_mb(path: Path) -> float:
+    """Peak resident memory of a child that reads ``path`` and evaluates it once."""
+    code = (
+        "import resource, sys; sys.path.insert(0, 'benchmarks');"
+        "from run import read, AGREEMENT, AS_OF; from detente.agreement import load_agreement;"
+        "from detente.engine import evaluate;"
+        f"evaluate(load_agreement(AGREEMENT), read(__import__('pathlib').Path({str(path)!r})),"
+        " AS_OF);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def exponent(sizes: list[int], seconds: list[float]) -> float | None:
+    """Slope of log(time) against log(size): 1 is linear."""
+    pairs = [(n, t) for n, t in zip(sizes, seconds, strict=True) if t and t > 0]
+    if len(pairs) < 2:
+        return None
+    slope = np.polyfit(np.log([p[0] for p in pairs]), np.log([p[1] for p in pairs]), 1)[0]
+    return round(float(slope), 3)
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+def run_size(agreement: Agreement, n: int, pg_url: str | None) -> dict[str, Any]:
+    from competitors.common import compare, detente_table, make_plan
+    from competitors.geopandas_script import geopandas_findings
+
+    path = dataset(agreement, n)
+    began = time.perf_counter()
+    table = read(path)
+    row: dict[str, Any] = {"n": n, "read_parquet_s": round(time.perf_counter() - began, 3)}
+    repeat = int(os.environ.get("BENCH_REPEAT", "3"))
+    zones = build_zones(agreement)
+    began = time.perf_counter()
+    report = evaluate(agreement, table, AS_OF)  # the first run also builds the zone grid
+    row["detente_first_s"] = round(time.perf_counter() - began, 3)
+    t, runs, report = timed(lambda: evaluate(agreement, table, AS_OF), repeat)
+    row |= {"detente_s": round(t, 3), "detente_runs": [round(x, 3) for x in runs]}
+    row["detente_obs_per_s"] = round(n / t)
+    began = time.perf_counter()
+    report.to_json()
+    row["json_s"] = round(time.perf_counter() - began, 3)
+    row["findings"] = len(report.findings)
+    row["violations"] = sum(f.status.value == "violation" for f in report.findings)
+    row["detente_peak_mb"] = round(peak_memory_mb(path), 0)
+    expected = detente_table(report)
+    plan = make_plan(agreement)
+    frame = as_frame(table)
+    slow = 1 if n >= 10_000_000 else repeat
+    t, _, theirs = timed(lambda: geopandas_findings(plan, zones, frame, AS_OF), slow)
+    _agree(compare(expected, theirs, "geopandas"))
+    row["geopandas_s"] = round(t, 3)
+    if pg_url is not None:
+        from competitors.postgis_sql import PostgisCompetitor
+
+        pg = PostgisCompetitor(pg_url)
+        row["postgis_load_s"] = round(pg.load(frame, zones), 3)
+        t, _, theirs = timed(lambda: pg.findings(plan, AS_OF), slow)
+        _agree(compare(expected, theirs, "postgis"))
+        row["postgis_s"] = round(t, 3)
+    if os.environ.get("BENCH_SPARK", "1") == "1":
+        from detente.engine.spark import evaluate_spark, session
+
+        session("local[*]")  # started once, outside the timing
+        t, _, spark_report = timed(lambda: evaluate_spark(agreement, table, AS_OF), 1)
+        if spark_report.to_json() != report.to_json():
+            _agree(["spark: findings JSON differs from the local engine's"])
+        row["spark_local_s"] = round(t, 3)
+    return row
+
+
+def live_case(agreement: Agreement, n: int, adds: int) -> dict[str, Any]:
+    """Latency of adding one record to ``n`` stored ones and bringing the findings up to date."""
+    table = read(dataset(agreement, n))
+    began = time.perf_counter()
+    live = LiveFindings(agreement, table, AS_OF)
+    setup = time.perf_counter() - began
+    extra = observation_frame(synthesize(agreement, n=adds, seed=99))
+    extra["id"] = "live-" + extra["id"]
+    extra["content_hash"] = content_hashes(extra)
+    latencies = []
+    for i in range(adds):
+        one = extra.iloc[i : i + 1]
+        start = time.perf_counter()
+        live.add(one)
+        latencies.append(time.perf_counter() - start)
+    everything = pd.concat([as_frame(table), extra[as_frame(table.slice(0, 0)).columns]])
+    full = evaluate(agreement, everything, AS_OF)
+    if live.report().to_json() != full.to_json():
+        _agree(["incremental: findings differ from a full evaluation"])
+    ms = np.array(latencies) * 1000
+    return {
+        "stored": n,
+        "adds": adds,
+        "setup_s": round(setup, 2),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(ms.max()), 2),
+        "full_evaluation_s": None,
+    }
+
+
+def _agree(problems: list[str]) -> None:
+    if problems:
+        print("The engines disagree; no times are reported:", file=sys.stderr)
+        for line in problems[:20]:
+            print("  " + line, file=sys.stderr)
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main() -> int:
-    sizes = [int(s) for s in os.environ.get("BENCH_N", "10000,100000,1000000").split(",")]
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sizes = [int(s) for s in os.environ.get("BENCH_N", "100000,1000000,10000000").split(",")]
     agreement = load_agreement(AGREEMENT)
     rows = []
-    for n in sizes:
-        frame = observation_frame(synthesize(agreement, n=n, seed=11))
-        repeat = 3 if n <= 100_000 else 1
-        t_detente, ours = timed(detente_violations, agreement, frame, repeat=repeat)
-        t_script, theirs = timed(script_violations, agreement, frame, repeat=repeat)
-        if ours != theirs:
-            print(
-                f"n={n}: the engines disagree on {len(ours ^ theirs)} violations", file=sys.stderr
-            )
-            return 1
-        rows.append(
-            {
-                "n": n,
-                "violations": len(ours),
-                "detente_s": round(t_detente, 3),
-                "script_s": round(t_script, 3),
-                "detente_obs_per_s": round(n / t_detente),
-                "speedup": round(t_script / t_detente, 2),
-            }
-        )
-        print(rows[-1], flush=True)
-    write(rows)
+    with _postgis() as pg_url:
+        for n in sizes:
+            print(f"n = {n:,}", flush=True)
+            rows.append(run_size(agreement, n, pg_url))
+            print(json.dumps(rows[-1]), flush=True)
+    live_n = int(os.environ.get("BENCH_LIVE_N", "1000000"))
+    live = live_case(agreement, live_n, int(os.environ.get("BENCH_LIVE_ADDS", "300")))
+    print(json.dumps(live), flush=True)
+    fits = {
+        engine: exponent([r["n"] for r in rows], [r.get(f"{engine}_s") for r in rows])
+        for engine in ("detente", "geopandas", "postgis", "spark_local")
+    }
+    write(rows, live, fits)
     return 0
 
 
-def write(rows: list[dict[str, Any]]) -> None:
+def _peak_mb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+class _postgis:
+    """A throwaway PostgreSQL cluster unless ``BENCH_POSTGIS=0``."""
+
+    def __enter__(self) -> str | None:
+        self._ctx = None
+        if os.environ.get("BENCH_POSTGIS", "1") != "1":
+            return None
+        from competitors.postgis_sql import throwaway_database
+
+        self._ctx = throwaway_database()
+        return self._ctx.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._ctx is not None:
+            self._ctx.__exit__(*exc)
+
+
+def write(rows: list[dict[str, Any]], live: dict[str, Any], fits: dict[str, float | None]) -> None:
+    def ratio(r: dict[str, Any], key: str) -> str:
+        return f"{r[key] / r['detente_s']:.1f}×" if r.get(key) else "–"
+
     lines = [
-        "| observations | violations | detente (s) | pandas script (s) | detente obs/s | ratio |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| observations | detente (s) | obs/s | peak MB | geopandas (s) | ratio | postgis (s) "
+        "| ratio | spark local (s) | findings |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {r['n']:,} | {r['violations']} | {r['detente_s']} | {r['script_s']} | "
-        f"{r['detente_obs_per_s']:,} | {r['speedup']}× |"
+        f"| {r['n']:,} | {r['detente_s']} | {r['detente_obs_per_s']:,} "
+        f"| {r['detente_peak_mb']:,.0f} | {r['geopandas_s']} | {ratio(r, 'geopandas_s')} | {r.get('postgis_s', '–')}"
+        f" | {ratio(r, 'postgis_s')} | {r.get('spark_local_s', '–')} | {r['findings']:,} |"
         for r in rows
     ]
-    write_results("latest", {"cases": rows}, "\n".join(lines))
+    lines += [
+        "",
+        "Fitted exponent of time against size: "
+        + ", ".join(f"{k} {v}" for k, v in fits.items() if v is not None),
+        "",
+        f"Incremental: {live['stored']:,} stored, {live['adds']} single additions: "
+        f"p50 {live['p50_ms']} ms, p99 {live['p99_ms']} ms, max {live['max_ms']} ms "
+        f"(set-up {live['setup_s']} s); findings equal a full evaluation.",
+        "",
+        f"Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
+        f"peak memory of this process {_peak_mb():,} MB.",
+    ]
+    write_results(
+        "latest", {"cases": rows, "incremental": live, "exponents": fits}, "\n".join(lines)
+    )
     print("\n".join(lines))
 
 

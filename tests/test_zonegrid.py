@@ -133,3 +133,18 @@ def test_evidence_ids_read_lazily_and_compare_like_tuples() -> None:
     assert len(ids) == 2 and ids[0] == "z" and ids[-1] == "x"
     assert ids == ("z", "x") and ids != ("x", "z") and list(ids) == ["z", "x"]
     assert hash(ids) == hash(("z", "x"))
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), spread_km=st.sampled_from([0.5, 20.0, 300.0]))
+def test_distance_to_a_line_equals_shapely(
+    minsk: tuple[ZoneSet, ZoneGrid], seed: int, spread_km: float
+) -> None:
+    zones, _ = minsk
+    xy = near_edges(zones, "contact_line", 3_000, spread_km * 1000, seed)
+    xy[7] = np.nan  # no place, no distance
+    got = zones.distance_m("contact_line", xy[:, 0], xy[:, 1])
+    placed = np.flatnonzero(np.isfinite(xy[:, 0]))
+    want = shapely.distance(zones.geoms["contact_line"], shapely.points(xy[placed]))
+    assert np.isnan(got[7])
+    assert np.allclose(got[placed], want, rtol=0, atol=1e-6)

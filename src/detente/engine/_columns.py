@@ -59,7 +59,9 @@ class Columns:
         codes, uniques = {}, {}
         for name, missing in CODED.items():
             codes[name], uniques[name] = _codes(_column(table, name, n), missing)
-        text = {name: _plain(_column(table, name, n)) for name in TEXT}
+        # Notes are read for a few hotline acks at most: a dictionary stays one until then.
+        text = {name: _plain(_column(table, name, n)) for name in TEXT if name != "note"}
+        text["note"] = _text_or_dictionary(_column(table, "note", n))
         return cls(
             time_ns=_times(_column(table, "time", n)),
             lon=_floats(_column(table, "lon", n), np.nan),
@@ -128,7 +130,8 @@ class Columns:
             index = {v: i for i, v in enumerate(shared)}
             table = np.array([index[v] for v in mine] or [0], dtype=np.int32)
             codes[name] = table[self.codes[name]]
-        return replace(self, codes=codes, uniques={k: uniques[k] for k in self.uniques})
+        text = {**self.text, "note": _plain(self.text["note"])}  # dictionaries cannot be joined
+        return replace(self, codes=codes, uniques={k: uniques[k] for k in self.uniques}, text=text)
 
     @staticmethod
     def concat(parts: list[Columns]) -> Columns:
@@ -209,6 +212,12 @@ def _plain(column: pa.Array) -> pa.Array:
     if pa.types.is_null(column.type):
         return column.cast(pa.string())
     return column if pa.types.is_large_string(column.type) else column.cast(pa.large_string())
+
+
+def _text_or_dictionary(column: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(column.type):
+        return column
+    return _plain(column)
 
 
 def _ties_in_order(text: dict[str, Any], ties: npt.NDArray[np.int64]) -> bool:

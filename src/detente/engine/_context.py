@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from detente._threads import pool
 from detente._zonegrid import MAX_ZONES, ZoneGrid
@@ -93,6 +94,8 @@ class Context:
     def text(self, column: str, rows: Rows) -> npt.NDArray[np.object_]:
         """``id`` or ``note`` of a few records as Python strings (missing: ``""``)."""
         taken = self.cols.text[column].take(np.asarray(rows, dtype=np.int64))
+        if pa.types.is_dictionary(taken.type):
+            taken = taken.dictionary_decode()
         return np.array(taken.fill_null("").to_pylist(), dtype=object)
 
     # ------------------------------------------------------------------ grades

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -25,11 +26,16 @@ class Windows:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @cached_property
+    def starts_ns(self) -> np.ndarray:
+        """Window starts as integer nanoseconds since the epoch (UTC)."""
+        return np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)
+
     def row_bounds(self, times_ns: np.ndarray) -> np.ndarray:
         """For times in ascending order: the row where each window starts, then the row after
         the last window's end (``len(bounds) == len(self) + 1``); window i is rows
         ``bounds[i]:bounds[i + 1]``. Windows are contiguous, so no row is skipped between."""
-        starts = np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)
+        starts = self.starts_ns
         last = self.ends[-1]
         end = len(times_ns) if last is None else np.searchsorted(times_ns, pd.Timestamp(last).value)
         bounds = np.r_[np.searchsorted(times_ns, starts, side="left"), end]
@@ -37,8 +43,7 @@ class Windows:
 
     def index_of(self, times_ns: np.ndarray) -> np.ndarray:
         """Window number of each time (``-1`` before the first window), vectorised."""
-        starts = np.array([pd.Timestamp(s).value for s in self.starts], dtype=np.int64)
-        return np.searchsorted(starts, times_ns, side="right") - 1
+        return np.searchsorted(self.starts_ns, times_ns, side="right") - 1
 
 
 def windows(

@@ -35,6 +35,7 @@ from detente.engine import (
     assemble,
     dependency_order,
     evaluate_obligation,
+    fired_at,
     judge_windows,
     plan,
 )
@@ -119,16 +120,18 @@ class LiveFindings:
     def _update(
         self, ob: Obligation, times: np.ndarray, contexts: dict[tuple[int, int], Context]
     ) -> list[Finding]:
-        before = self._plans[ob.id]
-        now = plan(self.agreement, ob, self._found, self.as_of)
-        self._plans[ob.id] = now
+        before = now = self._plans[ob.id]
+        # At a fixed as-of time only a trigger can move an obligation's calendar.
+        if ob.when is not None and fired_at(ob.when, self._found, self.as_of) != before.fired:
+            now = plan(self.agreement, ob, self._found, self.as_of)
+            self._plans[ob.id] = now
         if not _same_plan(before, now) or not self._windowed[ob.id]:
             old = self._found[ob.id]
             self._found[ob.id] = evaluate_obligation(self._context(self._known()), ob, self._found)
             return _differences(old, self._found[ob.id])
         if now.wins is None:
             return []
-        starts = np.array([pd.Timestamp(s).value for s in now.wins.starts], dtype=np.int64)
+        starts = now.wins.starts_ns
         bounds = now.wins.row_bounds(np.sort(times[times <= self._as_of_ns]))
         hit = np.flatnonzero(np.diff(bounds) > 0)
         changed: list[Finding] = []
@@ -239,5 +242,16 @@ def _same_plan(a: Plan, b: Plan) -> bool:
 
 
 def _differences(old: list[Finding], new: list[Finding]) -> list[Finding]:
-    """The new findings that are not, field for field, among the old ones."""
-    return [f for f in new if f not in old]
+    """The new findings that differ from the old ones.
+
+    Records are only ever added, so a finding whose status stays the same can only gain
+    evidence: comparing the number of deciding records (with the status, confidence and
+    explanation) tells a changed finding without comparing the evidence lists themselves.
+    """
+
+    def signature(f: Finding) -> tuple[object, ...]:
+        return (f.obligation, f.party, f.status, f.confidence, f.window_start, f.window_end,
+                len(f.evidence), f.explanation, f.triggered_at)  # fmt: skip
+
+    before = {signature(f) for f in old}
+    return [f for f in new if signature(f) not in before]
