@@ -308,8 +308,8 @@ def write(rows: list[dict[str, Any]], live: dict[str, Any], fits: dict[str, floa
     ]
     lines += [
         f"| {r['n']:,} | {r['detente_s']} | {r['detente_obs_per_s']:,} "
-        f"| {r['detente_peak_mb']:,.0f} | {r['geopandas_s']} | {ratio(r, 'geopandas_s')} | {r.get('postgis_s', '–')}"
-        f" | {ratio(r, 'postgis_s')} | {r.get('spark_local_s', '–')} | {r['findings']:,} |"
+        f"| {r['detente_peak_mb']:,.0f} | {r['geopandas_s']} | {ratio(r, 'geopandas_s')} "
+        f"| {r.get('postgis_s', '–')} | {ratio(r, 'postgis_s')} | {r.get('spark_local_s', '–')} | {r['findings']:,} |"
         for r in rows
     ]
     lines += [

@@ -315,7 +315,7 @@ def _zorder(x: FloatArray, y: FloatArray) -> npt.NDArray[np.uint64]:
             q = (q | (q << np.uint64(shift))) & np.uint64(mask)
         return q
 
-    return spread(x) | (spread(y) << np.uint64(1))
+    return np.asarray(spread(x) | (spread(y) << np.uint64(1)), dtype=np.uint64)
 
 
 def _transform(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:
