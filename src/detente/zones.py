@@ -310,12 +310,13 @@ def _zorder(x: FloatArray, y: FloatArray) -> npt.NDArray[np.uint64]:
 
     def spread(v: FloatArray) -> npt.NDArray[np.uint64]:
         span = max(float(v.max() - v.min()), 1e-9)
-        q = ((v - v.min()) / span * 65535).astype(np.uint64)
+        q: npt.NDArray[np.uint64] = ((v - v.min()) / span * 65535).astype(np.uint64)
         for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
             q = (q | (q << np.uint64(shift))) & np.uint64(mask)
         return q
 
-    return np.asarray(spread(x) | (spread(y) << np.uint64(1)), dtype=np.uint64)
+    code: npt.NDArray[np.uint64] = spread(x) | (spread(y) << np.uint64(1))
+    return code
 
 
 def _transform(geom: BaseGeometry, transformer: pyproj.Transformer) -> BaseGeometry:
