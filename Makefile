@@ -47,6 +47,7 @@ bench: $(DEVSTAMP) debian-packages
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_extraction.py
 	$(BIN)/python benchmarks/bench_api.py
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -108,6 +108,17 @@ ENDPOINTS: list[tuple[str, set[str], Call]] = [
     ("POST /users", ADMIN,
      lambda a, w: a.post(w, "/users", json={"name": f"new-{w}", "role": "monitor"})),
     ("GET /users", ADMIN, lambda a, w: a.get(w, "/users")),
+    ("GET /ui/api/me", EVERYONE, lambda a, w: a.get(w, "/ui/api/me")),
+    ("GET /ui/api/agreements/{id}/map", EVERYONE,
+     lambda a, w: a.get(w, "/ui/api/agreements/toy/map")),
+    ("GET /ui/api/agreements/{id}/clauses", EVERYONE,
+     lambda a, w: a.get(w, "/ui/api/agreements/toy/clauses")),
+    ("GET /ui/api/observations", EVERYONE,
+     lambda a, w: a.get(w, "/ui/api/observations?agreement=toy&bbox=37,47,39,50")),
+    ("GET /ui/api/timeline", EVERYONE, lambda a, w: a.get(w, "/ui/api/timeline?agreement=toy")),
+    ("GET /ui/api/matrix", EVERYONE, lambda a, w: a.get(w, "/ui/api/matrix?agreement=toy")),
+    ("GET /ui/api/finding", EVERYONE,
+     lambda a, w: a.get(w, "/ui/api/finding?agreement=toy&obligation=tanks&party=west")),
     ("DELETE /users/{name}", ADMIN, lambda a, w: a.request("DELETE", w, "/users/spare")),
 ]  # fmt: skip
 

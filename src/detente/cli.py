@@ -852,6 +852,7 @@ def serve(
         api = create_app(db, data_dir=data_dir)
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     out.print(f"Detente API on {url} ({api.state.backend.label})", highlight=False)
+    out.print(f"Dashboard: {url}/", highlight=False)
     out.print(f"OpenAPI document: {url}/openapi.json   docs: {url}/docs", highlight=False)
     uvicorn.run(api, host=host, port=port, log_level=log_level)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from detente import __version__
+from detente import __version__, web
 from detente.api import _errors, agreements, claims, evidence, findings, hotline, webhooks
 from detente.api._backend import Backend
 
@@ -77,6 +77,7 @@ def create_app(db: str | None = None, *, data_dir: Path) -> FastAPI:
     _errors.install(app)
     for module in (agreements, evidence, findings, claims, hotline, webhooks):
         app.include_router(module.router)
+    web.install(app)  # the dashboard: pages at / and /ui/…, their data under /ui/api
 
     @app.get("/health", response_model=HealthOut, tags=["health"])
     def health() -> HealthOut:

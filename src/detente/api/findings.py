@@ -283,7 +283,7 @@ def _latest_ids(s: Session, agreement: str | None) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def _latest_reports(s: Session, agreement: str | None) -> list[dict[str, Any]]:
+def latest_reports(s: Session, agreement: str | None) -> list[dict[str, Any]]:
     """The latest report of each agreement (of one, if given), by agreement id."""
     return [s.backend.reports.get(s.db, i) for i in _latest_ids(s, agreement)]
 
@@ -325,7 +325,7 @@ def list_findings(
     return JSONResponse({"reports": reports})
 
 
-def _parse_time(text: str, field: str) -> datetime:
+def parse_time(text: str, field: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -349,18 +349,18 @@ def one_finding(
     """One finding of the latest report, with the evidence records it cites in full."""
     s = call.session
     _known(s.db, agreement)
-    reports = _latest_reports(s, agreement)
+    reports = latest_reports(s, agreement)
     if not reports:
         raise NotFound(f"agreement {agreement!r} has not been evaluated: POST /findings/evaluate")
     report = reports[0]
     found = [f for f in report["findings"] if f["obligation"] == obligation and f["party"] == party]
     if window_start is not None:
-        wanted = _parse_time(window_start, "window_start")
-        found = [f for f in found if _parse_time(f["window"]["start"], "window") == wanted]
+        wanted = parse_time(window_start, "window_start")
+        found = [f for f in found if parse_time(f["window"]["start"], "window") == wanted]
     if not found:
         what = f"{obligation}/{party}" + (f" from {window_start}" if window_start else "")
         raise NotFound(f"no finding {what} in the latest report of {agreement!r}")
-    finding = max(found, key=lambda f: _parse_time(f["window"]["start"], "window"))
+    finding = max(found, key=lambda f: parse_time(f["window"]["start"], "window"))
     evidence = None
     if call.may("read_evidence"):
         ag, _ = _cache(s.backend).load(s.db, agreement, report["agreement_version"])
