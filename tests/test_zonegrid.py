@@ -148,3 +148,28 @@ def test_distance_to_a_line_equals_shapely(
     want = shapely.distance(zones.geoms["contact_line"], shapely.points(xy[placed]))
     assert np.isnan(got[7])
     assert np.allclose(got[placed], want, rtol=0, atol=1e-6)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.sampled_from([300, 5_000]))
+def test_distance_range_measures_few_records_but_equals_measuring_all(
+    minsk: tuple[ZoneSet, ZoneGrid], seed: int, n: int
+) -> None:
+    from detente.engine._context import Context
+
+    zones, _ = minsk
+    xy = near_edges(zones, "band_gov_70", n, 30_000.0, seed)
+    lon, lat = zones.to_lonlat(xy[:, 0], xy[:, 1])
+    table = pa.table(
+        {
+            "time": pa.array(np.zeros(n, "datetime64[ns]")).cast(pa.timestamp("ns", "UTC")),
+            "lon": lon,
+            "lat": lat,
+            "id": [f"p{i:05d}" for i in range(n)],
+            "content_hash": [f"h{i}" for i in range(n)],
+        }
+    )
+    ctx = Context(load_agreement(MINSK), zones, Columns.of(table), AS_OF)
+    rows = np.arange(n)
+    every = zones.distance_m("contact_line", *zones.project(lon, lat)) / 1000.0
+    assert ctx.distance_range_km("contact_line", rows) == (every.min(), every.max())

@@ -11,7 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 
+def workers() -> int:
+    """Threads in the pool: one per core (the work is CPU-bound and waits on nothing else)."""
+    return max(os.cpu_count() or 1, 1)
+
+
 @cache
 def pool() -> ThreadPoolExecutor:
-    """As many threads as cores: the work is CPU-bound and never waits on anything else."""
-    return ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1), thread_name_prefix="detente")
+    """The shared pool of :func:`workers` threads."""
+    return ThreadPoolExecutor(max_workers=workers(), thread_name_prefix="detente")

@@ -180,3 +180,60 @@ def _frame(lonlat: np.ndarray, cells: int) -> tuple[float, float, float, float, 
     nx = int(np.ceil((lon_max - lon_min) / cell_lon)) + 4
     ny = int(np.ceil((lat_max - lat_min) / cell_lat)) + 4
     return float(lon_min - 2 * cell_lon), float(lat_min - 2 * cell_lat), cell_lon, cell_lat, nx, ny
+
+
+@dataclass(frozen=True)
+class DistanceField:
+    """Distances from cell centres to one geometry on a coarse lon/lat grid (about 1 km cells),
+    with a bound on how far any point of a cell can differ from its centre.
+
+    Distance is 1-Lipschitz: a point ``p`` of a cell with centre ``c`` lies within
+    ``|p - c| <= radius`` of ``c`` (in projected metres), so ``|d(p) - d(c)| <= radius``. That
+    bounds every record's distance without measuring it, and only the records whose bounds
+    allow them to be nearest or farthest need the exact distance.
+    """
+
+    lon0: float
+    lat0: float
+    cell_lon: float
+    cell_lat: float
+    nx: int
+    ny: int
+    centre_km: npt.NDArray[np.float64]
+    radius_km: float
+
+    @classmethod
+    def build(cls, zones: ZoneSet, zone_id: str, margin_deg: float = 3.0) -> DistanceField:
+        """The field over the geometry's extent grown by ``margin_deg`` degrees."""
+        lon_a, lat_a, lon_b, lat_b = zones.wgs84(zone_id).bounds
+        lat0, lat1 = max(lat_a - margin_deg, -89.0), min(lat_b + margin_deg, 89.0)
+        coslat = max(np.cos(np.radians((lat0 + lat1) / 2)), 0.05)
+        lon0, lon1 = lon_a - margin_deg / coslat, lon_b + margin_deg / coslat
+        cell_lat = 1.0 / 111.32  # about a kilometre
+        cell_lon = cell_lat / coslat
+        nx = int(np.ceil((lon1 - lon0) / cell_lon))
+        ny = int(np.ceil((lat1 - lat0) / cell_lat))
+        iy, ix = np.divmod(np.arange(nx * ny, dtype=np.int64), nx)
+        lon_c, lat_c = lon0 + (ix + 0.5) * cell_lon, lat0 + (iy + 0.5) * cell_lat
+        x_c, y_c = zones.project(lon_c, lat_c)
+        centre = zones.distance_m(zone_id, x_c, y_c) / 1000.0
+        # The farthest a cell's corner lies from its centre, over every cell, with a margin for
+        # the cell's slight curvature once projected.
+        reach = np.zeros(len(x_c))
+        for dx, dy in ((-0.5, -0.5), (-0.5, 0.5), (0.5, -0.5), (0.5, 0.5)):
+            xk, yk = zones.project(lon_c + dx * cell_lon, lat_c + dy * cell_lat)
+            reach = np.maximum(reach, np.hypot(xk - x_c, yk - y_c))
+        radius = float(reach.max()) * 1.01 / 1000.0
+        return cls(lon0, lat0, cell_lon, cell_lat, nx, ny, centre, radius)
+
+    def bounds_km(
+        self, lon: npt.ArrayLike, lat: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """``(inside the field, low, high)``: each point's distance lies in ``[low, high]``."""
+        fx = (np.asarray(lon, dtype=float) - self.lon0) / self.cell_lon
+        fy = (np.asarray(lat, dtype=float) - self.lat0) / self.cell_lat
+        ok = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
+        cell = np.where(ok, np.where(ok, fy, 0).astype(np.int64) * self.nx
+                        + np.where(ok, fx, 0).astype(np.int64), 0)  # fmt: skip
+        centre = self.centre_km[cell]
+        return ok, centre - self.radius_km, centre + self.radius_km

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from detente._threads import pool
+from detente._threads import workers as _workers
 
 #: Columns a user writes in a canonical observation CSV (see docs/evidence-format.md).
 CSV_REQUIRED = (
@@ -137,8 +138,13 @@ def day_digests(
         return digest.digest()
 
     spans = list(zip(starts.tolist(), stops.tolist(), strict=True))
-    digests = list(pool().map(one, spans)) if len(spans) > 64 else [one(s) for s in spans]
-    return day[starts], stops - starts, digests
+    if len(spans) < 64:
+        return day[starts], stops - starts, [one(s) for s in spans]
+    # One contiguous run of days per thread: hashlib releases the GIL on large inputs, and a
+    # task per day would cost more to hand out than to hash.
+    groups = np.array_split(np.arange(len(spans)), _workers())
+    parts = pool().map(lambda g: [one(spans[i]) for i in g.tolist()], groups)
+    return day[starts], stops - starts, [d for part in parts for d in part]
 
 
 def combine_day_digests(days: np.ndarray, counts: np.ndarray, digests: list[bytes]) -> str:

@@ -43,7 +43,7 @@ from pyproj.crs.coordinate_operation import TransverseMercatorConversion
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from detente._zonegrid import ZoneGrid
+from detente._zonegrid import DistanceField, ZoneGrid
 from detente.agreement import Agreement, ZoneSpec
 from detente.errors import InputError, Problem
 
@@ -61,6 +61,7 @@ _POLYGONAL = ("Polygon", "MultiPolygon")
 _WGS84 = pyproj.CRS.from_epsg(4326)
 _SEGMENT_KERNEL_MAX = 4096  # vertices: lines up to this size are measured in NumPy
 _BLOCK = 1024  # neighbouring points measured together
+_BRUTE_PAIRS = 1 << 17  # point-segment pairs measured without blocks
 _CACHE: dict[str, ZoneSet] = {}
 _CACHE_SIZE = 16
 
@@ -136,6 +137,10 @@ class ZoneSet:
     _wgs84: dict[str, BaseGeometry] = field(default_factory=dict, repr=False, compare=False)
     _edges: dict[str, shapely.STRtree] = field(default_factory=dict, repr=False, compare=False)
     _grids: dict[tuple[str, ...], ZoneGrid] = field(default_factory=dict, repr=False, compare=False)
+    _fields: dict[str, DistanceField] = field(default_factory=dict, repr=False, compare=False)
+    _segs: dict[str, npt.NDArray[np.float64]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @cached_property
     def _forward(self) -> pyproj.Transformer:
@@ -167,6 +172,12 @@ class ZoneSet:
         if key not in self._grids:
             self._grids[key] = ZoneGrid.build(self, key)
         return self._grids[key]
+
+    def distance_field(self, zone_id: str) -> DistanceField:
+        """Bounds on distances to a zone or line, about 1 km cells, built once and kept."""
+        if zone_id not in self._fields:
+            self._fields[zone_id] = DistanceField.build(self, zone_id)
+        return self._fields[zone_id]
 
     def contains(self, zone_id: str, x: npt.ArrayLike, y: npt.ArrayLike) -> BoolArray:
         """Whether each projected point lies in the zone; the boundary counts as inside.
@@ -217,7 +228,9 @@ class ZoneSet:
         geom = self.geoms[zone_id]
         xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
         if geom.geom_type in _LINEAL and shapely.get_num_coordinates(geom) <= _SEGMENT_KERNEL_MAX:
-            return _distance_to_segments(_segments_xy(geom), xs, ys)
+            if zone_id not in self._segs:
+                self._segs[zone_id] = _segments_xy(geom)
+            return _distance_to_segments(self._segs[zone_id], xs, ys)
         return np.asarray(shapely.distance(geom, shapely.points(xs, ys)), dtype=float)
 
     def wgs84(self, zone_id: str) -> BaseGeometry:
@@ -269,6 +282,9 @@ def _distance_to_segments(seg: npt.NDArray[np.float64], x: FloatArray, y: FloatA
     ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
     if len(ok) == 0 or len(seg) == 0:
         return out
+    if len(ok) * len(seg) <= _BRUTE_PAIRS:  # few: measuring everything is cheapest
+        out[ok] = _point_segment(x[ok], y[ok], seg).min(axis=1)
+        return out
     order = ok[np.argsort(_zorder(x[ok], y[ok]), kind="stable")]
     for i in range(0, len(order), _BLOCK):
         rows = order[i : i + _BLOCK]
@@ -302,7 +318,8 @@ def _candidates(seg: npt.NDArray[np.float64], box: tuple[float, ...]) -> npt.NDA
     # Upper bound: distance to a segment is convex, so over the box it peaks at a corner.
     corners_x, corners_y = np.array([x0, x0, x1, x1]), np.array([y0, y1, y0, y1])
     upper = _point_segment(corners_x, corners_y, seg).max(axis=0)
-    return np.asarray(lower <= upper.min())
+    # The slack keeps a segment whose two bounds are equal but rounded apart.
+    return np.asarray(lower <= upper.min() * (1 + 1e-9) + 1e-6)
 
 
 def _zorder(x: FloatArray, y: FloatArray) -> npt.NDArray[np.uint64]:

@@ -32,6 +32,8 @@ Rows = npt.NDArray[np.int64]
 
 #: From this many records on, zone membership goes through the zone grid.
 GRID_MIN_ROWS = 200_000
+#: Below this many records a distance range is measured record by record.
+_EXACT_ROWS = 256
 #: Records per chunk of work handed to a thread.
 _CHUNK = 1 << 17
 #: Grade codes: reliability code * 8 + credibility (0-7).
@@ -91,6 +93,12 @@ class Context:
         uniques = np.array(self.cols.uniques[column], dtype=object)
         return np.asarray(uniques[self.cols.codes[column][rows]])
 
+    def code_counts(self, column: str, rows: Rows) -> dict[str, int]:
+        """How many of the records have each value of ``column``, by value: ``{'mlrs': 3}``."""
+        counts = np.bincount(self.cols.codes[column][rows])
+        uniques = self.cols.uniques[column]
+        return dict(sorted((uniques[c], int(counts[c])) for c in np.flatnonzero(counts)))
+
     def text(self, column: str, rows: Rows) -> npt.NDArray[np.object_]:
         """``id`` or ``note`` of a few records as Python strings (missing: ``""``)."""
         taken = self.cols.text[column].take(np.asarray(rows, dtype=np.int64))
@@ -134,6 +142,23 @@ class Context:
         spans = [slice(i, i + _CHUNK) for i in range(0, len(rows), _CHUNK)]
         parts = list(pool().map(lambda s: self.zones.project(lon[s], lat[s]), spans))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+    def distance_range_km(self, geometry_id: str, rows: Rows) -> tuple[float, float]:
+        """Nearest and farthest of some records from a line or zone, in kilometres, exact.
+
+        Only the records that can be nearest or farthest are measured: a coarse field of
+        distances (:meth:`ZoneSet.distance_field`) bounds every record's distance within the
+        field's cell size, and a record whose bounds cannot beat another's is skipped.
+        """
+        candidates = rows
+        field = self.zones.distance_field(geometry_id) if len(rows) > _EXACT_ROWS else None
+        if field is not None:
+            near, low, high = field.bounds_km(self.cols.lon[rows], self.cols.lat[rows])
+            if near.all():
+                keep = (low <= high.min()) | (high >= low.max())
+                candidates = rows[keep]
+        km = self.distance_km(geometry_id, candidates)
+        return float(km.min()), float(km.max())
 
     def distance_km(self, geometry_id: str, rows: Rows) -> npt.NDArray[np.float64]:
         """Kilometres from some records to a zone or line (computed once per record and zone)."""

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import pandas as pd
 
 from detente.agreement import Status
 from detente.engine._context import Context
@@ -180,5 +179,9 @@ def _grades(ctx: Context, rows: np.ndarray) -> str:
     return ", ".join(parts[:6]) + (f" and {len(parts) - 6} more grades" if len(parts) > 6 else "")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _to_datetime(ns: int) -> datetime:
-    return pd.Timestamp(ns, tz="UTC").to_pydatetime()
+    """UTC datetime of integer nanoseconds (to the microsecond, as pandas would give it)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)

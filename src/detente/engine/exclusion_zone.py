@@ -20,13 +20,10 @@ def rule(ctx: Context, ob: ExclusionZone) -> Rule:
     equipment = ctx.is_in("kind", ("equipment",))
     forbidden = equipment & ctx.is_in("category", ob.categories) & (count > 0)
     labels = {party: zone_label(ctx.agreement, zone) for party, zone in ob.zones.items()}
-    _measure_breaches(ctx, ob, forbidden)
 
     def describe(rows: np.ndarray) -> str:
-        cats, counts = np.unique(ctx.values("category", rows).astype(str), return_counts=True)
-        what = ", ".join(
-            f"{c} ({n})" if len(cats) > 1 else c for c, n in zip(cats, counts, strict=True)
-        )
+        counts = ctx.code_counts("category", rows)  # {text: count}, sorted by text
+        what = ", ".join(f"{c} ({n})" if len(counts) > 1 else c for c, n in counts.items())
         return records(rows.size, "sighting", f"of {what}")
 
     def locate(rows: np.ndarray) -> str:
@@ -48,8 +45,7 @@ def _distance_phrase(ctx: Context, ob: ExclusionZone, rows: np.ndarray) -> str:
     line = _band_line(ctx, ob)
     if line is None or rows.size == 0:
         return ""
-    km = ctx.distance_km(line, rows)
-    lo, hi = float(km.min()), float(km.max())
+    lo, hi = ctx.distance_range_km(line, rows)
     span = f"{lo:.0f} km" if round(lo) == round(hi) else f"{lo:.0f}–{hi:.0f} km"
     return f" {span} from {zone_label(ctx.agreement, line)}"
 
@@ -59,15 +55,3 @@ def _band_line(ctx: Context, ob: ExclusionZone) -> str | None:
     bands = [ctx.agreement.zones[z].band for z in ob.zones.values()]
     lines = {b.line for b in bands if b is not None}
     return lines.pop() if len(lines) == 1 and None not in bands else None
-
-
-def _measure_breaches(ctx: Context, ob: ExclusionZone, forbidden: np.ndarray) -> None:
-    """Distances of every possible breach at once: one vectorised call instead of one per
-    finding (explanations then only read them)."""
-    line = _band_line(ctx, ob)
-    if line is None:
-        return
-    near = np.zeros(len(ctx), dtype=bool)
-    for zone in ob.zones.values():
-        near |= ctx.inside(zone)[0]
-    ctx.distance_km(line, np.flatnonzero(forbidden & near))
