@@ -283,3 +283,17 @@ def test_last_window_ends_on_the_calendar_boundary(size: Window, as_of: str, end
     start = datetime(2020, 1, 1, tzinfo=kyiv)
     found = windows(start, None, datetime.fromisoformat(as_of).replace(tzinfo=kyiv), size, kyiv)
     assert found.ends[-1] == datetime.fromisoformat(end).replace(tzinfo=kyiv)
+
+
+def test_an_empty_actor_is_unknown_never_a_party_named_empty(toy: Callable[..., Path]) -> None:
+    ag = load_agreement(toy())
+    blank = frame([{"time": "2020-05-03T10:00:00Z", "lon": 37.9, "lat": 48.5, "actor": ""}])
+    missing = frame([{"time": "2020-05-03T10:00:00Z", "lon": 37.9, "lat": 48.5, "actor": None}])
+    as_of = datetime.fromisoformat("2020-05-31T00:00:00+00:00")
+    a, b = evaluate(ag, blank, as_of), evaluate(ag, missing, as_of)
+    assert [f.to_dict()["status"] for f in a.findings] == [
+        f.to_dict()["status"] for f in b.findings
+    ]
+    unknown = find(a, "tanks", "unknown", 5)
+    assert unknown.status is Status.violation
+    assert find(a, "tanks", "west", 5).status is Status.unverified

@@ -59,6 +59,10 @@ class Columns:
         codes, uniques = {}, {}
         for name, missing in CODED.items():
             codes[name], uniques[name] = _codes(_column(table, name, n), missing)
+        # An empty actor is no actor: it must never read as a party named "".
+        codes["actor"], uniques["actor"] = _empty_is(
+            codes["actor"], uniques["actor"], UNKNOWN_ACTOR
+        )
         # Notes are read for a few hotline acks at most: a dictionary stays one until then.
         text = {name: _plain(_column(table, name, n)) for name in TEXT if name != "note"}
         text["note"] = _text_or_dictionary(_column(table, "note", n))
@@ -203,6 +207,20 @@ def _codes(column: pa.Array, missing: str) -> tuple[npt.NDArray[np.int32], list[
         first = {u: uniques.index(u) for u in uniques}
         codes = np.array([first[u] for u in uniques], dtype=np.int32)[codes]
     return codes, uniques
+
+
+def _empty_is(
+    codes: npt.NDArray[np.int32], uniques: list[str], missing: str
+) -> tuple[npt.NDArray[np.int32], list[str]]:
+    """Codes where the empty (or blank) value counts as ``missing``."""
+    blank = [i for i, u in enumerate(uniques) if not u.strip()]
+    if not blank:
+        return codes, uniques
+    if missing not in uniques:
+        uniques = [*uniques, missing]
+    table = np.arange(len(uniques), dtype=np.int32)
+    table[blank] = uniques.index(missing)
+    return table[codes], uniques
 
 
 def _plain(column: pa.Array) -> pa.Array:
