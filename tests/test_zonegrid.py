@@ -173,3 +173,55 @@ def test_distance_range_measures_few_records_but_equals_measuring_all(
     rows = np.arange(n)
     every = zones.distance_m("contact_line", *zones.project(lon, lat)) / 1000.0
     assert ctx.distance_range_km("contact_line", rows) == (every.min(), every.max())
+
+
+def test_nested_parallel_work_finishes() -> None:
+    """Tasks that hand out work themselves must not wait for each other forever."""
+    import threading
+
+    from detente._threads import parallel_map
+
+    out: list[list[int]] = []
+
+    def outer(i: int) -> int:
+        return sum(parallel_map(lambda j: i * j, range(50)))
+
+    worker = threading.Thread(target=lambda: out.append(parallel_map(outer, range(64))))
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "nested parallel_map deadlocked"
+    assert out == [[i * 1225 for i in range(64)]]
+
+
+def test_distances_of_many_records_in_chunks_equal_one_call(
+    minsk: tuple[ZoneSet, ZoneGrid],
+) -> None:
+    """Over 2**17 records the work is split across threads (projection nested inside)."""
+    import threading
+
+    from detente.engine._context import Context
+
+    zones, _ = minsk
+    n = 300_000
+    rng = np.random.default_rng(3)
+    lon, lat = rng.uniform(36.5, 40.5, n), rng.uniform(46.5, 50.0, n)
+    table = pa.table(
+        {
+            "time": pa.array(np.zeros(n, "datetime64[ns]")).cast(pa.timestamp("ns", "UTC")),
+            "lon": lon,
+            "lat": lat,
+            "id": pa.array(np.char.add("p", np.arange(n).astype(str))),
+            "content_hash": pa.array(np.char.add("h", np.arange(n).astype(str))),
+        }
+    )
+    ctx = Context(load_agreement(MINSK), zones, Columns.of(table), AS_OF)
+    out: list[np.ndarray] = []
+    worker = threading.Thread(
+        target=lambda: out.append(ctx.distance_km("contact_line", np.arange(n)))
+    )
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "chunked distances deadlocked"
+    # Rows are in canonical order (here: by id), so measure the context's own coordinates.
+    want = zones.distance_m("contact_line", *zones.project(ctx.cols.lon, ctx.cols.lat)) / 1000.0
+    assert np.array_equal(out[0], want)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 import shapely
 from scipy import ndimage
 
-from detente._threads import pool
+from detente._threads import parallel_map
 
 if TYPE_CHECKING:
     from detente.zones import ZoneSet
@@ -98,10 +98,7 @@ class ZoneGrid:
             found[cell < 0] = 0
             out[span] = found
 
-        if len(spans) > 1:
-            list(pool().map(work, spans))
-        elif spans:
-            work(spans[0])
+        parallel_map(work, spans)
         return out
 
     def cells_of(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int64]:

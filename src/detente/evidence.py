@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from detente._threads import pool
+from detente._threads import parallel_map
 from detente._threads import workers as _workers
 
 #: Columns a user writes in a canonical observation CSV (see docs/evidence-format.md).
@@ -143,7 +143,7 @@ def day_digests(
     # One contiguous run of days per thread: hashlib releases the GIL on large inputs, and a
     # task per day would cost more to hand out than to hash.
     groups = np.array_split(np.arange(len(spans)), _workers())
-    parts = pool().map(lambda g: [one(spans[i]) for i in g.tolist()], groups)
+    parts = parallel_map(lambda g: [one(spans[i]) for i in g.tolist()], groups)
     return day[starts], stops - starts, [d for part in parts for d in part]
 
 

@@ -27,9 +27,9 @@ the true circle, so a buffer is at most ``1 - cos(pi / 128)`` = 0.030 % of its r
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -138,17 +138,27 @@ class ZoneSet:
     _edges: dict[str, shapely.STRtree] = field(default_factory=dict, repr=False, compare=False)
     _grids: dict[tuple[str, ...], ZoneGrid] = field(default_factory=dict, repr=False, compare=False)
     _fields: dict[str, DistanceField] = field(default_factory=dict, repr=False, compare=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False, compare=False)
     _segs: dict[str, npt.NDArray[np.float64]] = field(
         default_factory=dict, repr=False, compare=False
     )
 
-    @cached_property
+    @property
     def _forward(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs(_WGS84, self.crs, always_xy=True)
+        return self._transformer("forward")
 
-    @cached_property
+    @property
     def _inverse(self) -> pyproj.Transformer:
-        return pyproj.Transformer.from_crs(self.crs, _WGS84, always_xy=True)
+        return self._transformer("inverse")
+
+    def _transformer(self, direction: str) -> pyproj.Transformer:
+        """One transformer per thread and direction: a pyproj transformer shared between
+        threads gives wrong coordinates when both use it at once."""
+        made: dict[str, pyproj.Transformer] = self._local.__dict__.setdefault("made", {})
+        if direction not in made:
+            src, dst = (_WGS84, self.crs) if direction == "forward" else (self.crs, _WGS84)
+            made[direction] = pyproj.Transformer.from_crs(src, dst, always_xy=True)
+        return made[direction]
 
     def project(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """Lon/lat degrees (WGS84) to x/y metres in :attr:`crs`, vectorised.

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
-from detente._threads import pool
+from detente._threads import parallel_map
 from detente._zonegrid import MAX_ZONES, ZoneGrid
 from detente.agreement import Agreement
 from detente.engine._columns import Columns
@@ -140,7 +140,7 @@ class Context:
         if len(rows) < _CHUNK:
             return self.zones.project(lon, lat)
         spans = [slice(i, i + _CHUNK) for i in range(0, len(rows), _CHUNK)]
-        parts = list(pool().map(lambda s: self.zones.project(lon[s], lat[s]), spans))
+        parts = parallel_map(lambda s: self.zones.project(lon[s], lat[s]), spans)
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     def distance_range_km(self, geometry_id: str, rows: Rows) -> tuple[float, float]:
@@ -172,7 +172,7 @@ class Context:
             def measure(part: Rows) -> None:
                 cache[part] = self.zones.distance_m(geometry_id, *self.project(part)) / 1000.0
 
-            list(pool().map(measure, spans)) if len(spans) > 1 else measure(spans[0])
+            parallel_map(measure, spans)
         return cache[rows]
 
     def inside(self, zone_id: str) -> tuple[BoolArray, BoolArray]:
