@@ -230,6 +230,80 @@ def check(
         raise typer.Exit(1)
 
 
+class ReportFormat(str, enum.Enum):
+    md = "md"
+    html = "html"
+    pdf = "pdf"
+
+
+PERIOD_HELP = (
+    "Days FIRST..LAST (ISO dates, both included) in the agreement's time zone, "
+    "e.g. 2017-03-01..2017-03-31; compared with the same number of days before."
+)
+
+
+@app.command()
+def report(
+    agreement: Annotated[Path, typer.Argument(help="Agreement YAML file.")],
+    db: Annotated[str, typer.Option(help=DB_HELP)],
+    period: Annotated[str, typer.Option(help=PERIOD_HELP)],
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ReportFormat.html,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="File to write (default: report-ID-FIRST_LAST.FORMAT here)."
+        ),
+    ] = None,
+) -> None:
+    """Write a periodic report: summary, ceasefire violations by area and type against the
+    previous period, weapons inside withdrawal zones, restrictions of freedom of movement,
+    triggers, a map and daily plots (see docs/report.md)."""
+    from detente.engine import evaluate
+    from detente.report import build_periodic_report, default_output, write_periodic
+
+    with _input_errors(), err.status("Reading the agreement and the evidence…") as status:
+        ag, span = _report_inputs(agreement, db, period)
+        frame = _with_messages(_with_claims(_evidence([], db, None), db, ag), db)
+        status.update(f"Evaluating {len(ag.obligations)} obligations on {len(frame):,} records…")
+        found = evaluate(ag, frame, span.as_of)
+        status.update("Writing the report…")
+        data = build_periodic_report(ag, frame, found, span)
+        written = write_periodic(data, ag, fmt.value, output or default_output(data, fmt.value))
+    for path in written:
+        out.print(f"wrote {path}", highlight=False)
+
+
+if TYPE_CHECKING:
+    from detente.report import Period
+
+
+def _report_inputs(agreement: Path, db: str, period: str) -> tuple[Agreement, Period]:
+    """The agreement, --db and the period checked together, so that every problem shows at once
+    (the period's syntax is checked even when the agreement, which gives its time zone, is bad)."""
+    from detente.report import parse_period
+
+    problems: list[Problem] = []
+    ag: Agreement | None = None
+    span: Period | None = None
+    try:
+        ag = load_agreement(agreement)
+    except InputError as exc:
+        problems += exc.problems
+    try:
+        _existing_db(db)
+    except InputError as exc:
+        problems += exc.problems
+    try:
+        span = parse_period(period, ag.timezone if ag else "UTC")
+    except InputError as exc:
+        problems += exc.problems
+    if problems or ag is None or span is None:
+        raise InputError(problems)
+    return ag, span
+
+
 @app.command()
 def synth(
     agreement: Annotated[
