@@ -50,6 +50,9 @@ _CONFIG = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "8",
+    # Results come back to the driver as Arrow: allow them to be large.
+    "spark.driver.maxResultSize": "0",
+    "spark.driver.memory": os.environ.get("DETENTE_SPARK_DRIVER_MEMORY", "4g"),
 }
 
 
@@ -94,11 +97,14 @@ def membership_batch(batch: pa.RecordBatch, ship: Shipment) -> pa.RecordBatch:
         possibly |= maybe.astype(np.int64) << bit
         surely |= sure.astype(np.int64) << bit
         near |= maybe if zone in ship.near else False
-    out: dict[str, Any] = {"row": batch.column("row"), "possibly": possibly, "surely": surely}
-    rows = np.flatnonzero(near)
+    # Only records inside some zone travel back: the rest are outside everything.
+    keep = np.flatnonzero(possibly != 0)
+    row = batch.column("row").to_numpy()[keep]
+    out: dict[str, Any] = {"row": row, "possibly": possibly[keep], "surely": surely[keep]}
+    measured = np.flatnonzero(near[keep])
     for k, line in enumerate(ship.lines):
-        km = np.full(n, np.nan)
-        km[rows] = ctx.distance_km(line, rows)
+        km = np.full(len(keep), np.nan)
+        km[measured] = ctx.distance_km(line, keep[measured])
         out[f"km{k}"] = km
     return pa.RecordBatch.from_pydict(out)
 
@@ -149,19 +155,22 @@ def _run(
 
     frame = spark.createDataFrame(records).repartition(parts, "part")
     result = frame.mapInArrow(kernel, schema).toArrow()
-    result = result.sort_by("row")
-    if result.num_rows != len(cols):
-        raise RuntimeError(f"Spark returned {result.num_rows} of {len(cols)} records")
-    possibly = result.column("possibly").to_numpy()
-    surely = result.column("surely").to_numpy()
+    row = result.column("row").to_numpy()
+    if len(np.unique(row)) != len(row) or (len(row) and (row.min() < 0 or row.max() >= len(cols))):
+        raise RuntimeError("Spark returned records the driver did not send, or some twice")
+    possibly = np.zeros(len(cols), dtype=np.int64)
+    surely = np.zeros(len(cols), dtype=np.int64)
+    possibly[row] = result.column("possibly").to_numpy()
+    surely[row] = result.column("surely").to_numpy()
     inside = {
         zone: (((possibly >> bit) & 1).astype(bool), ((surely >> bit) & 1).astype(bool))
         for bit, zone in enumerate(ship.zone_ids)
     }
-    distance = {
-        line: result.column(f"km{k}").to_numpy(zero_copy_only=False)
-        for k, line in enumerate(ship.lines)
-    }
+    distance = {}
+    for k, line in enumerate(ship.lines):
+        km = np.full(len(cols), np.nan)
+        km[row] = result.column(f"km{k}").to_numpy(zero_copy_only=False)
+        distance[line] = km
     return inside, distance
 
 
