@@ -15,10 +15,7 @@ view can be told from another's.
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from detente.store import open_store
 from detente.store._db import Database
 from detente.synth import synthesize
 from detente.users import Users
+from serve_process import free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 MINSK = ROOT / "examples" / "minsk2"
@@ -50,13 +48,6 @@ USERS: dict[str, tuple[str, str | None]] = {
     "dpr_lpr": ("party", "dpr_lpr"),
 }
 CLAIM_SENTENCE = "Monitors saw 4 tanks near Avdiivka on 12 March 2017."
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def seed(db: str, folder: Path, n: int, seed_value: int = 11) -> dict[str, str]:
@@ -118,22 +109,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "detente", "serve", "--db", self.db, "--host",
-                   "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--data-dir",
-                   str(self.folder / "data"), "--log-level", "warning"]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+        port = int(self.url.rsplit(":", 1)[1])
+        self.proc = start_serve(self.db, port, self.folder / "data", self.log)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -18,9 +18,7 @@ import contextlib
 import io
 import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -43,6 +41,7 @@ from schemathesis.generation.modes import GenerationMode
 from detente.store import open_store
 from detente.store._db import Database, is_postgres_url
 from detente.users import Users
+from serve_process import free_port, start_serve
 from test_api import Api, make_api, obs, upload_toy
 
 WRITERS = 50
@@ -56,13 +55,6 @@ COLUMNS = ["id", "time", "lon", "lat", "actor", "kind", "category", "count", "so
            "reliability", "credibility", "note"]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class Server:
     """``detente serve`` in a subprocess; started, killed and restarted on the same store."""
 
@@ -72,24 +64,9 @@ class Server:
         self.url = ""
 
     def start(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        command = [sys.executable, "-m", "detente", "serve", "--db", self.db, "--host",
-                   "127.0.0.1", "--port", str(port), "--data-dir", str(self.data_dir),
-                   "--log-level", "warning"]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+        self.proc = start_serve(self.db, port, self.data_dir, self.log)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, no rollback; the database must cope."""
