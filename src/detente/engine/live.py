@@ -88,13 +88,14 @@ class LiveFindings:
         new = evidence if isinstance(evidence, Columns) else Columns.of(evidence)
         if len(new) == 0:
             return []
-        times = self._store(new.recoded(self._uniques))
-        if len(times) == 0:
+        added = self._store(new.recoded(self._uniques))
+        if added is None:
             return []
         contexts: dict[tuple[int, int], Context] = {}
+        probe = self._context(added)  # zone membership of the new records, computed once
         changed: list[Finding] = []
         for ob in dependency_order(self.agreement):
-            changed += self._update(ob, times, contexts)
+            changed += self._update(ob, probe, contexts)
         return changed
 
     def report(self) -> FindingsReport:
@@ -118,7 +119,7 @@ class LiveFindings:
     # ------------------------------------------------------------------ updating
 
     def _update(
-        self, ob: Obligation, times: np.ndarray, contexts: dict[tuple[int, int], Context]
+        self, ob: Obligation, probe: Context, contexts: dict[tuple[int, int], Context]
     ) -> list[Finding]:
         before = now = self._plans[ob.id]
         # At a fixed as-of time only a trigger can move an obligation's calendar.
@@ -129,8 +130,9 @@ class LiveFindings:
             old = self._found[ob.id]
             self._found[ob.id] = evaluate_obligation(self._context(self._known()), ob, self._found)
             return _differences(old, self._found[ob.id])
-        if now.wins is None:
+        if now.wins is None or not _touches(ob, probe):
             return []
+        times = probe.time_ns
         starts = now.wins.starts_ns
         bounds = now.wins.row_bounds(np.sort(times[times <= self._as_of_ns]))
         hit = np.flatnonzero(np.diff(bounds) > 0)
@@ -164,9 +166,9 @@ class LiveFindings:
 
     # ------------------------------------------------------------------ records
 
-    def _store(self, cols: Columns) -> np.ndarray:
-        """Add records to their days (kept in canonical order); return the added records'
-        times."""
+    def _store(self, cols: Columns) -> Columns | None:
+        """Add records to their days (kept in canonical order); return the records that were
+        new (``None`` if none were)."""
         day = np.floor_divide(cols.time_ns, DAY_NS)
         order = np.argsort(day, kind="stable")
         cols, day = cols.take(order), day[order]
@@ -181,17 +183,16 @@ class LiveFindings:
                 part = _without_known(self._days[d], part)
                 if len(part) == 0:
                     continue
-                part_times = part.time_ns
+                added.append(part)
                 part = Columns.concat([self._days[d], part])
             else:
-                part_times = part.time_ns
+                added.append(part)
             order_in_day = part.disorder()
             self._days[d] = part if order_in_day is None else part.take(order_in_day)
             kept = self._days[d]
             _, (count,), (digest,) = day_digests(kept.time_ns, kept.text["content_hash"])
             self._day_digest[d] = (int(count), digest)
-            added.append(part_times)
-        return np.concatenate(added) if added else np.zeros(0, dtype=np.int64)
+        return Columns.concat(added) if added else None
 
     def _between(self, lo_ns: int, hi_ns: int) -> Columns:
         """Records with ``lo_ns <= time < hi_ns`` (and at or before the as-of time)."""
@@ -230,6 +231,14 @@ def _without_known(held: Columns, new: Columns) -> Columns:
 
     known = pc.is_in(keys(new), value_set=keys(held))
     return new.take(np.flatnonzero(~np.asarray(known.to_numpy(zero_copy_only=False))))
+
+
+def _touches(ob: Obligation, probe: Context) -> bool:
+    """Whether a new record lies possibly inside one of a zone rule's zones: the findings of
+    such a rule depend on no other record (see ``_judge``)."""
+    rule = KINDS[ob.kind](probe, ob)
+    assert isinstance(rule, Rule)
+    return any(bool(probe.inside(zone)[0].any()) for zone in set(rule.zones.values()))
 
 
 def _same_plan(a: Plan, b: Plan) -> bool:
