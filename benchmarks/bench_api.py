@@ -49,6 +49,9 @@ from detente.users import Users
 
 ROOT = Path(__file__).resolve().parent.parent
 MINSK = ROOT / "examples" / "minsk2"
+sys.path.insert(0, str(ROOT / "tests"))  # the servers and fixtures the tests use
+from dashboard_server import upload_and_evaluate  # noqa: E402
+
 THREADS = 8
 BATCH = 100
 BBOX = "37.5,47.8,38.0,48.3"  # around Donetsk, by the contact line
@@ -103,18 +106,6 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-
-
-def upload_and_evaluate(url: str, admin: str) -> None:
-    auth = {"Authorization": f"Bearer {admin}"}
-    files = [("agreement", ("agreement.yaml", (MINSK / "agreement.yaml").read_bytes()))]
-    for path in sorted((MINSK / "geo").glob("*.geojson")):
-        files.append(("files", (f"geo/{path.name}", path.read_bytes())))
-    r = httpx.post(url + "/agreements", files=files, headers=auth, timeout=120)
-    r.raise_for_status()
-    r = httpx.post(url + "/findings/evaluate", json={"agreement": "minsk2"}, headers=auth,
-                   timeout=600)  # fmt: skip
-    r.raise_for_status()
 
 
 def load(
@@ -213,7 +204,6 @@ def main() -> None:
                           n, seconds)  # fmt: skip
         skipped = None
         if want_pg:
-            sys.path.insert(0, str(ROOT / "tests"))
             from pg_server import PgCluster, PgUnavailable
 
             try:
