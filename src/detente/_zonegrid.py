@@ -115,8 +115,7 @@ class ZoneGrid:
 
     @staticmethod
     def _bit(words: npt.NDArray[np.unsignedinteger], k: int) -> npt.NDArray[np.bool_]:
-        one = words.dtype.type(1)
-        return np.asarray((words >> words.dtype.type(k)) & one, dtype=bool)
+        return np.asarray(np.bitwise_and(words, words.dtype.type(1 << k)) != 0)
 
     def _centres(self, cells: npt.NDArray[np.int64]) -> tuple[np.ndarray, np.ndarray]:
         iy, ix = np.divmod(cells, self.nx)

@@ -54,6 +54,9 @@ class Context:
     _masks: dict[tuple[str, tuple[str, ...]], BoolArray] = field(init=False, default_factory=dict)
     _inside: dict[str, tuple[BoolArray, BoolArray]] = field(init=False, default_factory=dict)
     _distance: dict[str, npt.NDArray[np.float64]] = field(init=False, default_factory=dict)
+    _bounds: dict[str, tuple[BoolArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         rel = self.cols.codes["reliability"]
@@ -151,14 +154,22 @@ class Context:
         field's cell size, and a record whose bounds cannot beat another's is skipped.
         """
         candidates = rows
-        field = self.zones.distance_field(geometry_id) if len(rows) > _EXACT_ROWS else None
-        if field is not None:
-            near, low, high = field.bounds_km(self.cols.lon[rows], self.cols.lat[rows])
+        if len(rows) > _EXACT_ROWS:
+            near, low, high = (b[rows] for b in self._distance_bounds(geometry_id))
             if near.all():
                 keep = (low <= high.min()) | (high >= low.max())
                 candidates = rows[keep]
         km = self.distance_km(geometry_id, candidates)
         return float(km.min()), float(km.max())
+
+    def _distance_bounds(
+        self, geometry_id: str
+    ) -> tuple[BoolArray, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Every record's bounds from the distance field, computed once per geometry."""
+        if geometry_id not in self._bounds:
+            field = self.zones.distance_field(geometry_id)
+            self._bounds[geometry_id] = field.bounds_km(self.cols.lon, self.cols.lat)
+        return self._bounds[geometry_id]
 
     def distance_km(self, geometry_id: str, rows: Rows) -> npt.NDArray[np.float64]:
         """Kilometres from some records to a zone or line (computed once per record and zone)."""

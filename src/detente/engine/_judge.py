@@ -93,9 +93,10 @@ class Groups:
         return np.flatnonzero(self.masks[which][a:b]) + (a + lo)
 
     def windows_with_rows(self) -> list[int]:
-        """Windows in which any mask has a row."""
-        hit = np.flatnonzero(np.logical_or.reduce(self.masks)) + int(self.bounds[0])
-        return sorted(set((np.searchsorted(self.bounds, hit, side="right") - 1).tolist()))
+        """Windows in which any mask has a row (counted with one running sum, not per row)."""
+        running = np.concatenate([[0], np.cumsum(np.logical_or.reduce(self.masks))])
+        edges = self.bounds - self.bounds[0]
+        return np.flatnonzero(running[edges[1:]] > running[edges[:-1]]).tolist()
 
 
 def _decide(ctx: Context, rule: Rule, party: str, wins: Windows, i: int, groups: Groups) -> Finding:
