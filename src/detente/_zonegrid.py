@@ -44,17 +44,35 @@ _CHUNK = 1 << 18
 
 
 @dataclass(frozen=True)
-class ZoneGrid:
-    """Per cell, one word: bit k set if the cell lies wholly in zone k, bit ``half + k`` if the
-    cell is near zone k's edge (``half``: half the word's width)."""
+class LonLatCells:
+    """A regular lon/lat grid: ``nx`` × ``ny`` cells from (``lon0``, ``lat0``)."""
 
-    zone_ids: tuple[str, ...]
     lon0: float
     lat0: float
     cell_lon: float
     cell_lat: float
     nx: int
     ny: int
+
+    def cells_of(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Cell number of each point, ``-1`` outside the grid (or for NaN coordinates)."""
+        fx = (np.asarray(lon, dtype=float) - self.lon0) * (1.0 / self.cell_lon)
+        fy = (np.asarray(lat, dtype=float) - self.lat0) * (1.0 / self.cell_lat)
+        ok = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)  # False for NaN
+        fx[~ok] = 0  # NaN and far-away values must not reach the integer cast
+        fy[~ok] = 0
+        # Truncation is floor here: only non-negative values are left.
+        cell = fy.astype(np.int64) * self.nx + fx.astype(np.int64)
+        cell[~ok] = -1
+        return cell
+
+
+@dataclass(frozen=True)
+class ZoneGrid(LonLatCells):
+    """Per cell, one word: bit k set if the cell lies wholly in zone k, bit ``half + k`` if the
+    cell is near zone k's edge (``half``: half the word's width)."""
+
+    zone_ids: tuple[str, ...]
     words: npt.NDArray[np.unsignedinteger]  # shape (ny * nx,)
 
     @classmethod
@@ -69,7 +87,7 @@ class ZoneGrid:
         # The narrowest word with two bits per zone keeps the cell array small enough to cache.
         word = next(t for t in _WORDS if 2 * len(ids) <= 8 * np.dtype(t).itemsize)
         words: Any = np.zeros(ny * nx, dtype=word)  # one unsigned width or another
-        grid = cls(ids, lon0, lat0, cell_lon, cell_lat, nx, ny, words)
+        grid = cls(lon0, lat0, cell_lon, cell_lat, nx, ny, zone_ids=ids, words=words)
         half = 4 * words.itemsize
         for bit, zone_id in enumerate(ids):
             edge, inside = grid._classify(zones, zone_id, lonlat[zone_id])
@@ -100,18 +118,6 @@ class ZoneGrid:
 
         parallel_map(work, spans)
         return out
-
-    def cells_of(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> npt.NDArray[np.int64]:
-        """Cell number of each point, ``-1`` outside the grid (or for NaN coordinates)."""
-        fx = (np.asarray(lon, dtype=float) - self.lon0) * (1.0 / self.cell_lon)
-        fy = (np.asarray(lat, dtype=float) - self.lat0) * (1.0 / self.cell_lat)
-        ok = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)  # False for NaN
-        fx[~ok] = 0  # NaN and far-away values must not reach the integer cast
-        fy[~ok] = 0
-        # Truncation is floor here: only non-negative values are left.
-        cell = fy.astype(np.int64) * self.nx + fx.astype(np.int64)
-        cell[~ok] = -1
-        return cell
 
     @staticmethod
     def _bit(words: npt.NDArray[np.unsignedinteger], k: int) -> npt.NDArray[np.bool_]:
@@ -179,7 +185,7 @@ def _frame(lonlat: np.ndarray, cells: int) -> tuple[float, float, float, float, 
 
 
 @dataclass(frozen=True)
-class DistanceField:
+class DistanceField(LonLatCells):
     """Distances from cell centres to one geometry on a coarse lon/lat grid (about 1 km cells),
     with a bound on how far any point of a cell can differ from its centre.
 
@@ -189,12 +195,6 @@ class DistanceField:
     allow them to be nearest or farthest need the exact distance.
     """
 
-    lon0: float
-    lat0: float
-    cell_lon: float
-    cell_lat: float
-    nx: int
-    ny: int
     centre_km: npt.NDArray[np.float64]
     radius_km: float
 
@@ -220,16 +220,13 @@ class DistanceField:
             xk, yk = zones.project(lon_c + dx * cell_lon, lat_c + dy * cell_lat)
             reach = np.maximum(reach, np.hypot(xk - x_c, yk - y_c))
         radius = float(reach.max()) * 1.01 / 1000.0
-        return cls(lon0, lat0, cell_lon, cell_lat, nx, ny, centre, radius)
+        return cls(lon0, lat0, cell_lon, cell_lat, nx, ny, centre_km=centre, radius_km=radius)
 
     def bounds_km(
         self, lon: npt.ArrayLike, lat: npt.ArrayLike
     ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """``(inside the field, low, high)``: each point's distance lies in ``[low, high]``."""
-        fx = (np.asarray(lon, dtype=float) - self.lon0) / self.cell_lon
-        fy = (np.asarray(lat, dtype=float) - self.lat0) / self.cell_lat
-        ok = (fx >= 0) & (fx < self.nx) & (fy >= 0) & (fy < self.ny)
-        cell = np.where(ok, np.where(ok, fy, 0).astype(np.int64) * self.nx
-                        + np.where(ok, fx, 0).astype(np.int64), 0)  # fmt: skip
-        centre = self.centre_km[cell]
+        cell = self.cells_of(lon, lat)
+        ok = cell >= 0
+        centre = self.centre_km[np.maximum(cell, 0)]
         return ok, centre - self.radius_km, centre + self.radius_km
